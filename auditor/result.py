@@ -1,0 +1,104 @@
+"""The value one audit produces (RunResult), handed from the pipeline to state, report, notify."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from auditor.engine.findings import SEVERITIES, Finding
+from auditor.soar.models import DriftNote, Inventory
+
+RunStatus = Literal["complete", "incomplete", "failed"]
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC timestamps as the outputs write them: 2026-11-26T02:00:00Z."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class TenantResult:
+    name: str
+    status: Literal["ok", "error"]
+    error: str | None
+    counts: dict[str, int]
+    auth: str = "appkey"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "error": self.error,
+            "counts": self.counts,
+            "auth": self.auth,
+        }
+
+
+@dataclass(slots=True)
+class ExceptionStatus:
+    """How each configured exception fared in this run (for the reports)."""
+
+    expired: list[dict[str, Any]] = field(default_factory=list)
+    unused: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    tool_version: str
+    tenants: list[TenantResult]
+    findings: list[Finding]
+    inventories: dict[str, Inventory] = field(default_factory=dict)
+    exceptions: ExceptionStatus = field(default_factory=ExceptionStatus)
+    drift: list[DriftNote] = field(default_factory=list)
+    # Problems that do not change the verdict but must be shown (e.g. Slack delivery failed).
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> RunStatus:
+        if not self.tenants:
+            return "failed"
+        errors = sum(1 for t in self.tenants if t.status == "error")
+        if errors == 0:
+            return "complete"
+        return "failed" if errors == len(self.tenants) else "incomplete"
+
+    def summary(self) -> dict[str, Any]:
+        by_status = Counter(f.status for f in self.findings)
+        failing = [f for f in self.findings if f.status == "fail"]
+        by_sev = Counter(f.severity for f in failing)
+        return {
+            "failing": by_status.get("fail", 0),
+            "unknown": by_status.get("unknown", 0),
+            "muted": by_status.get("muted", 0),
+            "new": sum(1 for f in self.findings if f.lifecycle == "new" and f.status != "resolved"),
+            "resolved": by_status.get("resolved", 0),
+            "by_severity": {s: by_sev.get(s, 0) for s in SEVERITIES},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """findings.json, schema_version 1 (interfaces.md); extra fields only ever added."""
+        return {
+            "schema_version": 1,
+            "run": {
+                "id": self.run_id,
+                "started_at": iso(self.started_at),
+                "finished_at": iso(self.finished_at),
+                "status": self.status,
+                "tool_version": self.tool_version,
+            },
+            "tenants": [t.to_dict() for t in self.tenants],
+            "summary": self.summary(),
+            "findings": [f.to_dict() for f in self.findings],
+            "exceptions": {"expired": self.exceptions.expired, "unused": self.exceptions.unused},
+            "drift": [
+                {"endpoint": d.endpoint, "field": d.field, "detail": d.detail} for d in self.drift
+            ],
+            "notes": list(self.notes),
+        }
