@@ -102,3 +102,16 @@ class RunResult:
             ],
             "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RunPoint:
+    """One stored run, as the trend chart and `history` show it."""
+
+    run_id: str
+    started_at: datetime
+    status: str
+    failing: int
+    by_severity: dict[str, int]
+    new: int = 0
+    resolved: int = 0

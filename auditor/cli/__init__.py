@@ -1,0 +1,92 @@
+"""The `soar-auditor` command. Each sub-command lives in its own module, imported only when used,
+so that `--help` and `--version` start fast."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from auditor import __version__
+
+# command name -> "module:attribute" (a click.Command)
+COMMANDS: dict[str, str] = {
+    "run": "auditor.cli.run:run",
+    "demo": "auditor.cli.run:demo",
+    "rules": "auditor.cli.rules:rules",
+    "simulator": "auditor.cli.simulator:simulator",
+    "history": "auditor.cli.history:history",
+    "report": "auditor.cli.history:report",
+    "notify": "auditor.cli.notify:notify",
+    "schedule": "auditor.cli.schedule:schedule",
+    "healthcheck": "auditor.cli.schedule:healthcheck",
+    "doctor": "auditor.cli.doctor:doctor",
+    "capture": "auditor.cli.doctor:capture",
+}
+
+HELP: dict[str, str] = {
+    "run": "Audit every tenant of the configuration once, now.",
+    "demo": "Audit a simulated tenant end to end (no SOAR, no Slack needed).",
+    "rules": "List, show and validate compliance rules.",
+    "simulator": "Serve the SOAR API simulator on loopback.",
+    "history": "Recent audits from the state store.",
+    "report": "Re-render the outputs of a stored audit.",
+    "notify": "Test the Slack set-up or retry undelivered alerts.",
+    "schedule": "Run audits on the configured cron schedule until stopped.",
+    "healthcheck": "Exit non-zero when the scheduler is stuck or audits are overdue.",
+    "doctor": "Check connectivity, TLS, authentication and API shapes of each tenant.",
+    "capture": "Record one tenant's API responses into a secret-free simulator scenario.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return None
+        command = getattr(module, attr, None)
+        return command if isinstance(command, click.Command) else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="soar-auditor")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv includes HTTP libraries).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: structured log lines only (no progress display or tables).",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: int, log_format: str) -> None:
+    """Compliance auditor for the API keys of Google SecOps SOAR (formerly Siemplify)."""
+    from auditor.logs import setup_logging
+
+    setup_logging(verbose, log_format)
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    ctx.obj["log_format"] = log_format
+
+
+def options(ctx: click.Context) -> dict[str, Any]:
+    """The global options, for sub-commands."""
+    root = ctx.find_root()
+    obj: dict[str, Any] = root.obj or {}
+    return obj

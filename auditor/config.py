@@ -1,0 +1,402 @@
+"""The configuration file: pydantic models, ``${VAR}`` and ``*_file`` secrets, one clear error.
+
+Secrets are resolved here and nowhere else; each one is registered with :mod:`auditor.logs` so that
+no log line can carry it, and held as ``SecretStr`` so that no repr or error message shows it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from auditor.logs import register_secret
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+FORMATS = ("html", "json", "csv", "junit", "ocsf", "markdown")
+
+
+class ConfigError(Exception):
+    """A configuration problem: one line naming the file, the field and what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_service_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an https:// URL with a host name")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("must be https:// (plain http:// is accepted only for loopback hosts)")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials; use api_key or api_key_file")
+    return url.rstrip("/")
+
+
+def _read_secret_file(path: str, field: str) -> str:
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{field}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"{field}: {path} is empty")
+    return value
+
+
+class TenantConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
+    url: str
+    auth: Literal["appkey", "google"] = "appkey"
+    api_key: SecretStr | None = None
+    api_key_file: str | None = None
+    # auth: google — a service-account JSON file; absent = application default credentials.
+    google_credentials_file: str | None = None
+    ca_bundle: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_connections: Annotated[int, Field(ge=1, le=32)] = 4
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_service_url(value)
+
+    @field_validator("ca_bundle", "google_credentials_file")
+    @classmethod
+    def _exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _key(self) -> TenantConfig:
+        if self.auth == "appkey":
+            if self.api_key is not None and self.api_key_file is not None:
+                raise ValueError("give api_key or api_key_file, not both")
+            if self.api_key_file is not None:
+                object.__setattr__(
+                    self, "api_key", SecretStr(_read_secret_file(self.api_key_file, "api_key_file"))
+                )
+            if self.api_key is None or not self.api_key.get_secret_value().strip():
+                raise ValueError("api_key (or api_key_file) is required when auth is appkey")
+            register_secret(self.api_key.get_secret_value())
+        return self
+
+
+class RuleParams(_Strict):
+    max_key_age_days: Annotated[int, Field(ge=1)] = 90
+    admin_permission_groups: list[str] = Field(default_factory=lambda: ["Admins"])
+    privileged_soc_roles: list[str] = Field(default_factory=lambda: ["Administrator"])
+    key_name_pattern: str | None = None
+    snapshot_min_environments: Annotated[int, Field(ge=1)] = 2
+    include_system_keys: bool = False
+
+    @field_validator("key_name_pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class RulesConfig(_Strict):
+    paths: list[str] = Field(default_factory=list)
+    disabled: list[str] = Field(default_factory=list)
+    params: RuleParams = Field(default_factory=RuleParams)
+
+
+class ReportsConfig(_Strict):
+    dir: str = "reports"
+    formats: list[Literal["html", "json", "csv", "junit", "ocsf", "markdown"]] = Field(
+        default_factory=lambda: ["html", "json", "csv"]
+    )
+
+
+class SlackRoute(_Strict):
+    """Findings of matching tenants / key names also go to another channel or webhook."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    tenant: str = "*"  # glob
+    key_name: str = "*"  # glob
+    channel: str | None = None  # with the bot token
+    webhook_url: SecretStr | None = None
+    webhook_url_file: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> SlackRoute:
+        if self.webhook_url_file is not None:
+            object.__setattr__(
+                self,
+                "webhook_url",
+                SecretStr(_read_secret_file(self.webhook_url_file, "webhook_url_file")),
+            )
+        if (self.channel is None) == (self.webhook_url is None):
+            raise ValueError("a route needs exactly one of channel or webhook_url")
+        if self.webhook_url is not None:
+            _check_webhook(self.webhook_url.get_secret_value())
+            register_secret(self.webhook_url.get_secret_value())
+        return self
+
+    def matches(self, tenant: str, key_name: str | None) -> bool:
+        if not fnmatch.fnmatchcase(tenant, self.tenant):
+            return False
+        if self.key_name == "*":
+            return True
+        return key_name is not None and fnmatch.fnmatchcase(key_name.lower(), self.key_name.lower())
+
+
+def _check_webhook(url: str) -> None:
+    try:
+        check_service_url(url)
+    except ValueError:
+        raise ValueError("webhook URL must be an https:// URL") from None
+
+
+class SlackConfig(_Strict):
+    webhook_url: SecretStr | None = None
+    webhook_url_file: str | None = None
+    bot_token: SecretStr | None = None
+    bot_token_file: str | None = None
+    channel: str | None = None
+    min_severity: Severity = "medium"
+    notify: Literal["new", "all", "none"] = "new"
+    heartbeat: bool = False
+    routes: list[SlackRoute] = Field(default_factory=list)
+    report_url: str | None = None  # where the reports are published, linked from the message
+    ca_bundle: str | None = None
+    # Where the Web API lives; only tests and air-gapped proxies change it.
+    api_base_url: str = "https://slack.com/api/"
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SlackConfig:
+        for name in ("webhook_url", "bot_token"):
+            file_value = getattr(self, f"{name}_file")
+            if file_value is not None:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"give {name} or {name}_file, not both")
+                object.__setattr__(
+                    self, name, SecretStr(_read_secret_file(file_value, f"{name}_file"))
+                )
+        if self.webhook_url is None and self.bot_token is None:
+            raise ValueError("needs webhook_url, or bot_token with channel")
+        if self.bot_token is not None and not self.channel:
+            raise ValueError("bot_token needs a channel")
+        if self.webhook_url is not None:
+            _check_webhook(self.webhook_url.get_secret_value())
+            register_secret(self.webhook_url.get_secret_value())
+        if self.bot_token is not None:
+            register_secret(self.bot_token.get_secret_value())
+        return self
+
+
+class HealthConfig(_Strict):
+    heartbeat_file: str | None = None
+    port: Annotated[int, Field(ge=0, le=65535)] | None = None  # /healthz and /metrics
+    host: str = "127.0.0.1"
+
+
+class ScheduleConfig(_Strict):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    misfire_grace_seconds: Annotated[int, Field(ge=1)] = 3600
+    shutdown_grace_seconds: Annotated[int, Field(ge=0)] = 300
+    health: HealthConfig = Field(default_factory=HealthConfig)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError(
+                f"must be a 5-field crontab expression (minute hour day month weekday), got {value!r}"
+            )
+        from apscheduler.triggers.cron import CronTrigger
+
+        from auditor.crontab import crontab_fields
+
+        try:
+            CronTrigger(**crontab_fields(value), timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+class Config(_Strict):
+    tenants: Annotated[list[TenantConfig], Field(min_length=1)]
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    exceptions: str | None = None
+    state: str = "sqlite:///reports/state.db"
+    retention_days: Annotated[int, Field(ge=1)] = 400
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    slack: SlackConfig | None = None
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    max_concurrent_tenants: Annotated[int, Field(ge=1, le=64)] = 8
+    # Where the file was read from (relative paths in it are relative to its folder).
+    source: str | None = None
+
+    @field_validator("tenants")
+    @classmethod
+    def _unique(cls, tenants: list[TenantConfig]) -> list[TenantConfig]:
+        seen: set[str] = set()
+        for tenant in tenants:
+            if tenant.name in seen:
+                raise ValueError(f"tenant name {tenant.name!r} is used twice")
+            seen.add(tenant.name)
+        return tenants
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql|postgres)(\+\w+)?://", value):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+# ------------------------------------------------------------------------------------------------
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(node: Any, path: str, env: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v, f"{path}.{k}" if path else str(k), env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, f"{path}[{i}]", env) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(f"{path}: environment variable {name} is not set")
+            return env[name]
+
+        return _VAR.sub(sub, node)
+    return node
+
+
+def _lines(text: str) -> dict[str, int]:
+    """Field path -> line number, to point errors at the right line."""
+    out: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node: yaml.Node, path: str) -> None:
+        out.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                out[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{path}[{i}]")
+
+    if root is not None:
+        walk(root, "")
+    return out
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def parse_config(data: Any, *, source: str = "<config>", text: str | None = None,
+                 env: dict[str, str] | None = None) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must hold a YAML mapping (tenants:, rules:, ...)")
+    expanded = _expand(data, "", dict(os.environ) if env is None else env)
+    expanded["source"] = source
+    try:
+        return Config.model_validate(expanded)
+    except ValidationError as exc:
+        lines = _lines(text) if text else {}
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if p not in ("function-after[_key(), TenantConfig]",))
+        path = _loc(loc)
+        # The nearest ancestor that has a line.
+        line = None
+        probe = path
+        while probe and line is None:
+            line = lines.get(probe)
+            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+            probe = "" if shorter == probe else shorter
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        elif err["type"] == "missing":
+            msg = "is required"
+        where = f"{source}:{line}" if line else source
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{where}: {path or '(top level)'}: {msg}{more}") from None
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the configuration: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    return parse_config(data, source=str(file), text=text, env=env)
+
+
+def resolve_path(config: Config, value: str) -> Path:
+    """A path named in the configuration, relative to the configuration file's folder."""
+    p = Path(value)
+    if p.is_absolute() or config.source is None or config.source.startswith("<"):
+        return p
+    return Path(config.source).parent / p
