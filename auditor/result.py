@@ -59,6 +59,8 @@ class RunResult:
     drift: list[DriftNote] = field(default_factory=list)
     # Problems that do not change the verdict but must be shown (e.g. Slack delivery failed).
     notes: list[str] = field(default_factory=list)
+    # rule id -> number of resources it was evaluated on (for pass/fail counts per control).
+    checks: dict[str, int] = field(default_factory=dict)
 
     @property
     def status(self) -> RunStatus:
@@ -101,6 +103,7 @@ class RunResult:
                 {"endpoint": d.endpoint, "field": d.field, "detail": d.detail} for d in self.drift
             ],
             "notes": list(self.notes),
+            "checks": dict(self.checks),
         }
 
 
