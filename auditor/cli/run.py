@@ -1,0 +1,228 @@
+"""`soar-auditor run` and `soar-auditor demo`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from auditor.cli import options
+from auditor.config import FORMATS, Config, ConfigError, load_config, parse_config
+from auditor.textsafe import term_safe
+
+if TYPE_CHECKING:
+    from auditor.pipeline import Progress
+    from auditor.result import RunResult
+
+log = logging.getLogger("auditor.cli")
+SEVERITY_CHOICES = ["critical", "high", "medium", "low", "info", "none"]
+
+
+def fail(message: str, code: int) -> None:
+    """One clear line on stderr, then the exit code."""
+    from auditor.logs import scrub
+
+    click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
+    sys.exit(code)
+
+
+def _interactive(ctx: click.Context) -> bool:
+    return options(ctx).get("log_format", "text") == "text" and sys.stderr.isatty()
+
+
+@contextmanager
+def progress_display(ctx: click.Context, tenants: list[str]) -> Iterator[Progress | None]:
+    """A spinner per tenant on a terminal; nothing otherwise (logs say what happens)."""
+    if not _interactive(ctx):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with RichProgress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as bar:
+        tasks = {t: bar.add_task(f"{term_safe(t)}: waiting", total=1) for t in tenants}
+
+        def update(tenant: str, event: str) -> None:
+            task = tasks.get(tenant)
+            if task is None:
+                return
+            label = {"start": "collecting", "ok": "collected", "error": "FAILED"}.get(event, event)
+            bar.update(task, description=f"{term_safe(tenant)}: {label}",
+                       completed=1 if event in ("ok", "error") else 0)
+
+        yield update
+
+
+def print_summary(ctx: click.Context, result: RunResult, out_dir: Path) -> None:
+    if options(ctx).get("log_format") == "json":
+        log.info(
+            "audit %s finished: %s", result.run_id, result.status,
+            extra={"event": "audit_finished", "run_id": result.run_id},
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    summary = result.summary()
+    console = Console(highlight=False)
+    table = Table(title=f"Audit {result.run_id}: {result.status.upper()}")
+    for col in ("tenant", "status", "keys", "critical", "high", "medium", "low", "info", "unknown"):
+        table.add_column(col, justify="left" if col in ("tenant", "status") else "right")
+    for tenant in result.tenants:
+        mine = [f for f in result.findings if f.tenant == tenant.name]
+        sev = {s: sum(1 for f in mine if f.status == "fail" and f.severity == s)
+               for s in ("critical", "high", "medium", "low", "info")}
+        status = "ok" if tenant.status == "ok" else f"ERROR: {tenant.error}"
+        table.add_row(
+            term_safe(tenant.name), term_safe(status), str(tenant.counts.get("api_keys", "-")),
+            *(str(sev[s]) for s in sev),
+            str(sum(1 for f in mine if f.status == "unknown")),
+        )
+    console.print(table)
+    console.print(
+        f"failing {summary['failing']}, unknown {summary['unknown']}, muted {summary['muted']}, "
+        f"new {summary['new']}, resolved {summary['resolved']}"
+    )
+    for note in result.notes:
+        console.print(f"note: {term_safe(note)}")
+    console.print(f"reports: {term_safe(str(out_dir))}")
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    import os
+
+    from auditor.schedule import parse_shard
+
+    try:
+        return parse_shard(value, dict(os.environ))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The YAML configuration file.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the outputs here (default: <reports.dir>/<run id>/).")
+@click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default=None,
+              help="Exit 1 when a failing or unknown finding is at or above this severity.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS),
+              help="Output formats (repeatable); default: reports.formats of the configuration.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Audit only shard I of N of the tenants (default from JOB_COMPLETION_INDEX).")
+@click.option("--no-notify", is_flag=True, help="Do not send Slack alerts for this run.")
+@click.pass_context
+def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | None,
+        formats: tuple[str, ...], shard: str | None, no_notify: bool) -> None:
+    """Audit every tenant of the configuration once, now (for cron and CronJobs)."""
+    from auditor.pipeline import exit_code_for, run_audit
+
+    try:
+        config = load_config(config_path)
+        if formats:
+            config = config.model_copy(
+                update={"reports": config.reports.model_copy(update={"formats": list(formats)})}
+            )
+        shard_value = _parse_shard(shard)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        return
+    result = _audit(ctx, config, out=out, shard=shard_value, notify=not no_notify)
+    out_dir = out if out is not None else Path(config.reports.dir) / result.run_id
+    print_summary(ctx, result, out_dir)
+    code = exit_code_for(result, fail_on)
+    if code == 3:
+        failed = [t.name for t in result.tenants if t.status == "error"]
+        click.echo(
+            f"soar-auditor: audit incomplete: {len(failed)} tenant(s) not audited: "
+            + ", ".join(term_safe(n) for n in failed),
+            err=True,
+        )
+    elif code == 1:
+        click.echo(f"soar-auditor: failing findings at or above {fail_on}", err=True)
+    sys.exit(code)
+
+
+def _audit(ctx: click.Context, config: Config, **kw: object) -> RunResult:
+    from auditor.pipeline import run_audit
+
+    try:
+        with progress_display(ctx, [t.name for t in config.tenants]) as progress:
+            return run_audit(config, progress=progress, **kw)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except Exception as exc:  # the state store or the outputs failed: nothing trustworthy
+        from auditor.state import LockBusy, StoreError
+
+        if isinstance(exc, (StoreError, LockBusy)):
+            fail(f"state store: {exc}", 3)
+        raise
+    raise AssertionError("unreachable")
+
+
+# ------------------------------------------------------------------------------------------------
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports/demo"), show_default=True,
+              help="Where the demo writes its reports and its SQLite state.")
+@click.pass_context
+def demo(ctx: click.Context, out: Path) -> None:
+    """Audit a simulated SOAR tenant end to end: two nightly audits, every report, the alert."""
+    from auditor.notify import build_digest, render_terminal
+    from auditor.simulator.scenario import builtin_scenario
+    from auditor.simulator.server import SimulatorServer
+
+    out.mkdir(parents=True, exist_ok=True)
+    scenario = builtin_scenario("demo")
+    now = datetime.now(UTC).replace(microsecond=0)
+    with SimulatorServer(scenario).running() as srv:
+        config = demo_config(srv.url, srv.app_key, out)
+        # Night 1: yesterday's audit, the tenant as it was.
+        first = _audit(ctx, config, now=now - timedelta(days=1),
+                       out_dir=out / "history" / "night-1", notify=False)
+        # Between the audits an admin changes the tenant (a new key, a new environment, a fix).
+        srv.set_phase("after")
+        result = _audit(ctx, config, now=now, out_dir=out, notify=False)
+
+    messages = build_digest(result, None)
+    (out / "slack.json").write_text(
+        json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    print_summary(ctx, result, out)
+    if options(ctx).get("log_format") != "json":
+        click.echo()
+        click.echo(f"Night 1 ({first.run_id}): {first.summary()['failing']} failing findings.")
+        click.echo("The Slack alert this audit would send (saved as slack.json):")
+        click.echo(render_terminal(messages))
+        click.echo(f"Open the report: {out / 'report.html'}")
+    sys.exit(0)
+
+
+def demo_config(url: str, app_key: str, out: Path) -> Config:
+    """The embedded defaults, pointed at the simulator (the simulator's key is not a secret)."""
+    return parse_config(
+        {
+            "tenants": [{"name": "acme-prod", "url": url, "api_key": app_key}],
+            "state": f"sqlite:///{(out / 'state.db').resolve()}",
+            "reports": {"dir": str(out), "formats": ["html", "json", "csv", "junit", "ocsf",
+                                                     "markdown"]},
+        },
+        source="<demo>",
+        env={},
+    )
+
+
+__all__ = ["demo", "run"]

@@ -1,0 +1,224 @@
+"""One audit, start to end: collect -> evaluate -> exceptions -> remember -> report -> notify.
+
+Each stage hands the next a plain typed value; this module only puts them in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from auditor import __version__
+from auditor.config import Config, ConfigError, resolve_path
+from auditor.engine.findings import SEVERITY_RANK, Finding
+from auditor.result import RunResult, TenantResult
+from auditor.soar.models import TenantCollection
+
+if TYPE_CHECKING:
+    from auditor.engine.exceptions import ExceptionEntry
+    from auditor.engine.rules import Rule
+    from auditor.state import Store
+
+log = logging.getLogger("auditor.pipeline")
+
+Progress = Callable[[str, str], None]  # (tenant, event) — events: "start", "ok", "error"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Everything that can be checked before touching any tenant (a problem here is exit 2)."""
+
+    rules: list[Rule]
+    exceptions: list[ExceptionEntry] = field(default_factory=list)
+
+
+def run_id_for(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def prepare(config: Config) -> Prepared:
+    """Load and validate the rules and the exceptions file (raises ConfigError)."""
+    from auditor.engine.exceptions import ExceptionsError, load_exceptions
+    from auditor.engine.rules import RuleError, load_rules
+
+    try:
+        rules = load_rules(
+            [resolve_path(config, p) for p in config.rules.paths], config.rules.disabled
+        )
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+    entries: list[ExceptionEntry] = []
+    if config.exceptions:
+        try:
+            entries = load_exceptions(resolve_path(config, config.exceptions))
+        except ExceptionsError as exc:
+            raise ConfigError(str(exc)) from None
+    return Prepared(rules=rules, exceptions=entries)
+
+
+def rule_catalog(rules: list[Rule]) -> list[dict[str, Any]]:
+    return [rule.catalog_entry() for rule in rules]
+
+
+def evaluate(
+    collections: list[TenantCollection],
+    prepared: Prepared,
+    config: Config,
+    store: Store | None,
+    now: datetime,
+) -> tuple[list[TenantResult], list[Finding], dict[str, int]]:
+    from auditor.engine.evaluate import evaluate_tenant, tenant_not_audited
+
+    tenants: list[TenantResult] = []
+    findings: list[Finding] = []
+    checks: dict[str, int] = {}
+    params = config.rules.params
+    for col in collections:
+        if col.inventory is not None and col.error is None:
+            inv = col.inventory
+            history = store.tenant_history(col.tenant) if store is not None else None
+            findings.extend(evaluate_tenant(inv, history, prepared.rules, params, now))
+            keys = sum(1 for k in inv.api_keys if params.include_system_keys or not k.is_system)
+            for rule in prepared.rules:
+                checks[rule.id] = checks.get(rule.id, 0) + (
+                    keys if rule.resource == "api_key" else 1
+                )
+            tenants.append(TenantResult(col.tenant, "ok", None, inv.counts(), auth=inv.auth))
+        else:
+            error = col.error or "collection failed"
+            findings.append(tenant_not_audited(col.tenant, error, prepared.rules))
+            for rule in prepared.rules:
+                if rule.resource == "tenant":
+                    checks[rule.id] = checks.get(rule.id, 0) + 1
+            tenants.append(TenantResult(col.tenant, "error", error, {}, auth=col.auth))
+    return tenants, findings, checks
+
+
+@contextmanager
+def _store_for(config: Config, store: Store | None) -> Iterator[Store]:
+    if store is not None:
+        yield store
+        return
+    from auditor.state import open_store
+
+    own = open_store(config.state, retention_days=config.retention_days)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def output_dir(config: Config, result: RunResult, out_dir: Path | None) -> Path:
+    if out_dir is not None:
+        return out_dir
+    return resolve_path(config, config.reports.dir) / result.run_id
+
+
+def _point_latest(target: Path) -> None:
+    """Keep <reports.dir>/latest pointing at the newest run (a relative symlink)."""
+    latest = target.parent / "latest"
+    tmp = target.parent / f".latest.{os.getpid()}"
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(target.name, target_is_directory=True)
+        os.replace(tmp, latest)
+    except OSError as exc:  # e.g. a filesystem without symlinks: the run is still complete
+        log.warning("could not update %s: %s", latest, exc.strerror)
+
+
+def run_audit(
+    config: Config,
+    *,
+    store: Store | None = None,
+    now: datetime | None = None,
+    out_dir: Path | None = None,
+    shard: tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    notify: bool = True,
+    lock_timeout: float | None = None,
+) -> RunResult:
+    """One audit of every tenant of ``config`` (or of one shard of them)."""
+    from auditor.report import ReportContext, write_reports
+    from auditor.soar.collect import collect_all
+
+    prepared = prepare(config)
+    started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    clock = time.monotonic()
+    tenants_cfg = list(config.tenants)
+    if shard is not None:
+        from auditor.schedule import select_shard
+
+        tenants_cfg = select_shard(tenants_cfg, shard)
+
+    with _store_for(config, store) as st, st.audit_lock(wait=True, timeout=lock_timeout):
+        log.info("audit %s: %d tenant(s)", run_id_for(started), len(tenants_cfg))
+        collections = collect_all(
+            tenants_cfg, started, config.max_concurrent_tenants, progress=progress
+        )
+        tenants, findings, checks = evaluate(collections, prepared, config, st, started)
+        result = RunResult(
+            run_id=run_id_for(started),
+            started_at=started,
+            finished_at=None,
+            tool_version=__version__,
+            tenants=tenants,
+            findings=findings,
+            inventories={c.tenant: c.inventory for c in collections if c.inventory is not None},
+            checks=checks,
+        )
+        from auditor.engine.exceptions import apply_exceptions
+
+        result.exceptions = apply_exceptions(findings, prepared.exceptions, started.date())
+        seen: set[tuple[str, str]] = set()
+        for col in collections:
+            for note in col.inventory.drift if col.inventory else ():
+                if (note.endpoint, note.field) not in seen:
+                    seen.add((note.endpoint, note.field))
+                    result.drift.append(note)
+        result.finished_at = started + timedelta(seconds=time.monotonic() - clock)
+        st.record_run(result)
+        result.findings.sort(key=_order)
+
+        target = output_dir(config, result, out_dir)
+        context = ReportContext(trend=st.runs(limit=60), rules=rule_catalog(prepared.rules))
+        write_reports(result, target, list(config.reports.formats), context)
+        if out_dir is None:
+            _point_latest(target)
+
+        if notify and config.slack is not None:
+            from auditor.notify import notify_run
+
+            outcome = notify_run(result, config.slack, st, report_path=target / "report.html")
+            if outcome.errors:
+                result.notes.extend(f"Slack: {e}" for e in outcome.errors)
+                write_reports(result, target, ["json"], context)
+    return result
+
+
+def _order(f: Finding) -> tuple[int, int, str, str, str]:
+    status_rank = {"fail": 0, "unknown": 1, "muted": 2, "resolved": 3}.get(f.status, 4)
+    return (status_rank, -SEVERITY_RANK[f.severity], f.tenant, f.rule_id, f.resource.name)
+
+
+def exit_code_for(result: RunResult, fail_on: str | None) -> int:
+    """0 clean / below --fail-on, 1 a failing finding at or above --fail-on, 3 incomplete.
+
+    An ``unknown`` verdict counts as failing for --fail-on: a check that could not be decided
+    is not a pass (fail closed).
+    """
+    if result.status != "complete":
+        return 3
+    if fail_on is not None and fail_on != "none":
+        threshold = SEVERITY_RANK[fail_on]
+        for f in result.findings:
+            if f.status in ("fail", "unknown") and SEVERITY_RANK[f.severity] >= threshold:
+                return 1
+    return 0
