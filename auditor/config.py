@@ -151,6 +151,7 @@ class SlackRoute(_Strict):
     channel: str | None = None  # with the bot token
     webhook_url: SecretStr | None = None
     webhook_url_file: str | None = None
+    report_url: str | None = None  # linked from this route's messages (the full report is not)
 
     @model_validator(mode="after")
     def _target(self) -> SlackRoute:
@@ -197,6 +198,18 @@ class SlackConfig(_Strict):
     # Where the Web API lives; only tests and air-gapped proxies change it.
     api_base_url: str = "https://slack.com/api/"
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return check_service_url(value) + "/"
+
     @model_validator(mode="after")
     def _credentials(self) -> SlackConfig:
         for name in ("webhook_url", "bot_token"):
@@ -216,6 +229,14 @@ class SlackConfig(_Strict):
             register_secret(self.webhook_url.get_secret_value())
         if self.bot_token is not None:
             register_secret(self.bot_token.get_secret_value())
+        names: set[str] = set()
+        for index, route in enumerate(self.routes):
+            if route.channel is not None and self.bot_token is None:
+                raise ValueError(f"routes[{index}] names a channel, which needs bot_token")
+            if route.name is not None:
+                if route.name in names:
+                    raise ValueError(f"routes[{index}]: route name {route.name!r} is used twice")
+                names.add(route.name)
         return self
 
 

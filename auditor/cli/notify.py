@@ -1,0 +1,62 @@
+"""`soar-auditor notify`: check the Slack set-up (--test) or deliver queued alerts (--retry)."""
+
+from __future__ import annotations
+
+import click
+
+from auditor.textsafe import term_safe
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(term_safe(message), err=True)
+    raise SystemExit(code)
+
+
+@click.command(name="notify")
+@click.option("--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=str), help="The configuration file.")
+@click.option("--test", "test", is_flag=True,
+              help="Send a test message to the default destination and every route.")
+@click.option("--retry", "retry", is_flag=True,
+              help="Deliver the alerts still waiting in the outbox (Slack was down or refused).")
+def notify(config_path: str, test: bool, retry: bool) -> None:
+    """Test the Slack set-up, or retry undelivered alerts.
+
+    Exit status: 0 when Slack accepted every message, 1 when some could not be delivered
+    (they stay queued), 2 for a usage or configuration problem.
+    """
+    if test == retry:
+        _fail("notify: give exactly one of --test or --retry", 2)
+    from auditor.config import ConfigError, load_config
+    from auditor.logs import scrub
+    from auditor.notify import deliver_pending, send_test
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+        return
+    if config.slack is None:
+        _fail(f"{config_path}: there is no slack: section, so there is nothing to notify", 2)
+        return
+    if test:
+        outcome = send_test(config.slack)
+        for error in outcome.errors:
+            click.echo(term_safe(scrub(f"not delivered: {error}")), err=True)
+        click.echo(f"test message sent to {outcome.sent} destination(s), "
+                   f"{outcome.failed} failed")
+        raise SystemExit(0 if outcome.failed == 0 else 1)
+
+    from auditor.state import StoreError, open_store, state_url
+
+    try:
+        store = open_store(state_url(config), retention_days=config.retention_days)
+    except StoreError as exc:
+        _fail(scrub(str(exc)), 2)
+        return
+    with store:
+        outcome = deliver_pending(config.slack, store)
+    for error in outcome.errors:
+        click.echo(term_safe(scrub(error)), err=True)
+    click.echo(f"delivered {outcome.sent} queued Slack message(s), {outcome.failed} still waiting")
+    raise SystemExit(0 if outcome.failed == 0 and not outcome.errors else 1)

@@ -1,0 +1,144 @@
+"""`soar-auditor rules list | show ID | validate [PATH...]`: the rule catalog and its checker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from auditor.textsafe import term_safe
+
+
+def _load(paths: Sequence[str]) -> list[Any]:
+    from auditor.engine.rules import RuleError, load_rules
+
+    try:
+        return load_rules(paths)
+    except RuleError as exc:
+        for error in exc.errors:
+            click.echo(term_safe(error), err=True)
+        raise SystemExit(2) from None
+
+
+@click.group("rules")
+def rules() -> None:
+    """List, show and validate compliance rules."""
+
+
+_PATH_OPTION = click.option(
+    "-p",
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(),
+    help="Extra rule file or folder to include (repeatable), as `rules.paths` does.",
+)
+
+
+@rules.command("list")
+@_PATH_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def list_rules(paths: tuple[str, ...], fmt: str) -> None:
+    """The rule catalog: id, severity, title and compliance frameworks."""
+    loaded = _load(paths)
+    if fmt == "json":
+        click.echo(json.dumps([r.metadata() for r in loaded], indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=False, header_style="bold")
+    for column in ("id", "severity", "title", "frameworks"):
+        table.add_column(column, overflow="fold")
+    for rule in loaded:
+        table.add_row(
+            Text(term_safe(rule.id)),
+            Text(rule.severity),
+            Text(term_safe(rule.title)),
+            Text(term_safe(", ".join(rule.frameworks))),
+        )
+    Console(soft_wrap=False).print(table)
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@_PATH_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def show_rule(rule_id: str, paths: tuple[str, ...], fmt: str) -> None:
+    """Everything about one rule: description, risk, remediation, compliance, condition."""
+    from auditor.engine.rules import find_rule
+
+    loaded = _load(paths)
+    rule = find_rule(loaded, rule_id)
+    if rule is None:
+        click.echo(f"unknown rule id {term_safe(rule_id)!r}; `soar-auditor rules list` shows "
+                   "them all", err=True)
+        raise SystemExit(2)
+    meta = rule.metadata()
+    if fmt == "json":
+        click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+        return
+    click.echo(_show_text(meta))
+
+
+def _show_text(meta: dict[str, Any]) -> str:
+    import yaml
+
+    from auditor.engine.schema import FRAMEWORK_TITLES
+
+    def safe(value: object) -> str:
+        return term_safe(value, keep_newlines=True)
+
+    lines = [
+        f"{safe(meta['id'])}  [{meta['severity']}]  {safe(meta['title'])}",
+        f"resource: {meta['resource']}    source: {safe(meta['source'])}",
+        "",
+        "Description:",
+        f"  {safe(meta['description'])}",
+    ]
+    if meta["risk"]:
+        lines += ["", "Risk:", f"  {safe(meta['risk'])}"]
+    lines += ["", "Remediation:", f"  {safe(meta['remediation'])}", "", "Compliance:"]
+    for framework, controls in meta["compliance"].items():
+        title = FRAMEWORK_TITLES.get(framework, framework)
+        lines.append(f"  {safe(framework)} ({safe(title)}): {safe(', '.join(controls))}")
+    if not meta["compliance"]:
+        lines.append("  (none)")
+    if meta["references"]:
+        lines += ["", "References:"]
+        lines += [f"  {safe(r['title'])}: {safe(r['url'])}" for r in meta["references"]]
+    lines += ["", "Fails when:"]
+    when = yaml.safe_dump(meta["when"], sort_keys=False, default_flow_style=None).rstrip()
+    lines += [f"  {safe(line)}" for line in when.splitlines()]
+    if meta["unknown_when"] is not None:
+        lines += ["", "Unknown when (otherwise passing):"]
+        dumped = yaml.safe_dump(meta["unknown_when"], sort_keys=False, default_flow_style=None)
+        lines += [f"  {safe(line)}" for line in dumped.rstrip().splitlines()]
+    lines += ["", f"Message: {safe(meta['message'])}"]
+    if meta["evidence"]:
+        lines.append(f"Evidence: {safe(', '.join(meta['evidence']))}")
+    return "\n".join(lines)
+
+
+@rules.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path())
+def validate(paths: tuple[str, ...]) -> None:
+    """Check rule files (default: the built-in pack; given paths are checked together with it).
+    Prints file:line: message for each problem; exit 2 when there is any."""
+    from auditor.engine.rules import compile_paths
+
+    loaded, errors = compile_paths(paths)
+    for error in errors:
+        click.echo(term_safe(error))
+    if errors:
+        click.echo(f"{len(errors)} problem(s) found", err=True)
+        raise SystemExit(2)
+    builtin = sum(1 for r in loaded if r.builtin)
+    extra = len(loaded) - builtin
+    detail = f" ({builtin} built-in, {extra} from the given paths)" if paths else ""
+    click.echo(f"{len(loaded)} rules OK{detail}")

@@ -1,0 +1,112 @@
+"""`soar-auditor schedule` (the long-running daemon) and `soar-auditor healthcheck`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from auditor.config import ConfigError, load_config
+from auditor.textsafe import term_safe
+
+log = logging.getLogger("auditor.cli")
+
+
+def _fail(message: str, code: int) -> None:
+    from auditor.logs import scrub
+
+    click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
+    sys.exit(code)
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The YAML configuration file (re-read before every audit).")
+@click.option("--run-now", is_flag=True,
+              help="Audit once at start, whatever the schedule says, then follow the schedule.")
+@click.option("--trigger-seconds", type=click.FloatRange(min=0.5), default=None, hidden=True,
+              envvar="SOAR_AUDITOR_TRIGGER_SECONDS",
+              help="Audit every N seconds instead of the cron schedule (tests and trials).")
+@click.option("--heartbeat-interval", type=click.FloatRange(min=0.05), default=30.0, hidden=True,
+              envvar="SOAR_AUDITOR_HEARTBEAT_INTERVAL", show_default=True,
+              help="Seconds between heartbeat writes.")
+def schedule(config_path: str, run_now: bool, trigger_seconds: float | None,
+             heartbeat_interval: float) -> None:
+    """Run audits on the configured cron schedule until SIGTERM/SIGINT.
+
+    At start, audits at once when the last successful audit is older than the latest scheduled
+    slot. On SIGTERM/SIGINT no new audit starts and the one in progress gets
+    schedule.shutdown_grace_seconds to finish; exit 0 either way.
+    """
+    from auditor.schedule import Scheduler
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+        return
+    daemon = Scheduler(config_path, config, run_now=run_now, interval_seconds=trigger_seconds,
+                       heartbeat_interval=heartbeat_interval)
+    code = daemon.run()
+    if daemon.abandoned:
+        # The abandoned audit's thread would hold the interpreter at exit: leave now, cleanly
+        # (logs flushed; the store's lock goes with the process).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="The configuration (to find schedule.health.heartbeat_file).")
+@click.option("--heartbeat-file", type=click.Path(dir_okay=False), default=None,
+              help="The scheduler's heartbeat file [default: schedule.health.heartbeat_file of "
+                   "--config, else $SOAR_AUDITOR_HEARTBEAT_FILE, else <reports.dir>/"
+                   "heartbeat.json].")
+@click.option("--max-audit-seconds", type=click.FloatRange(min=1), default=6 * 3600,
+              show_default=True, help="An audit running longer than this is stuck.")
+@click.option("--max-heartbeat-age", type=click.FloatRange(min=0.1), default=None,
+              help="A heartbeat older than this is stale [default: 4 heartbeat intervals + 10 s].")
+@click.option("--liveness", is_flag=True,
+              help="Check only that the scheduler is alive and not stuck (not that audits are on "
+                   "time): for a Kubernetes liveness probe.")
+def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_seconds: float,
+                max_heartbeat_age: float | None, liveness: bool) -> None:
+    """Exit 0 when the scheduler is healthy, 1 when it is stuck, stopped, silent or overdue.
+
+    Reads only the heartbeat file the scheduler writes (no secret, no network): for Docker's
+    HEALTHCHECK and Kubernetes exec probes.
+    """
+    from auditor.health import check, heartbeat_path, read_heartbeat
+
+    config = None
+    if config_path is not None and heartbeat_file is None:
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            _fail(str(exc), 2)
+    try:
+        path = heartbeat_path(config, heartbeat_file)
+        data = read_heartbeat(path)
+    except ValueError as exc:
+        _fail(f"unhealthy: {exc}", 1)
+        return
+    problems = check(data, datetime.now(UTC), max_audit_seconds=max_audit_seconds,
+                     max_heartbeat_age=max_heartbeat_age, overdue=not liveness)
+    if problems:
+        for problem in problems:
+            click.echo(f"unhealthy: {term_safe(problem)}", err=True)
+        sys.exit(1)
+    state = data.get("state")
+    click.echo(
+        f"healthy: {state}, last success {data.get('last_success') or 'never'}, "
+        f"next run {data.get('next_run') or 'unknown'}"
+    )
+
+
+__all__ = ["healthcheck", "schedule"]

@@ -1,0 +1,237 @@
+"""Exceptions (waivers): a YAML list of entries that mute matching failing findings until a date.
+
+Each entry: ``rule`` (glob on the rule id), optional ``tenant`` (glob, case-sensitive), optional
+``key`` (a glob on the key name, case-insensitive, or ``id:<n>``), and the required ``reason``,
+``owner`` and ``expires`` (a date; the entry is valid through that day, UTC).
+
+What an entry does:
+
+- only ``fail`` findings are muted. An ``unknown`` finding is never muted: it says the auditor
+  lacked data, which a waiver cannot vouch for (it still counts as a use of the entry);
+- SOAR-AUDIT-001 (tenant not audited) is never muted; an entry naming it exactly is an error;
+- the first unexpired matching entry (in file order) is attached to the finding;
+- an expired entry mutes nothing and is reported as expired (with how many findings it would
+  have matched); an unexpired entry that matched nothing is reported as unused.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditor.config import ConfigError
+from auditor.engine import yamlsrc
+from auditor.engine.findings import Finding
+from auditor.engine.rules import AUDIT_RULE_ID
+from auditor.result import ExceptionStatus
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+_KEY_ID = re.compile(r"^id:\s*(\d+)$")
+
+
+class ExceptionsError(ConfigError):
+    """The exceptions file is invalid; ``errors`` lists every ``file:line: message``."""
+
+    def __init__(self, errors: list[str]) -> None:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(errors[0] + more)
+        self.errors = errors
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: NonEmpty
+    tenant: NonEmpty = "*"
+    key: NonEmpty | None = None
+    reason: NonEmpty
+    owner: NonEmpty
+    expires: date
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if value.strip().upper() == AUDIT_RULE_ID:
+            raise ValueError(f"{AUDIT_RULE_ID} (tenant not audited) cannot be muted")
+        return value.strip()
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and value.lower().startswith("id:") and not _KEY_ID.match(value):
+            raise ValueError("id:<n> needs a whole number, e.g. id:42")
+        return value
+
+    @field_validator("reason", "owner")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        if isinstance(value, date | str):
+            return value
+        raise ValueError("must be a date, YYYY-MM-DD")
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionEntry:
+    rule: str
+    tenant: str
+    key: str | None
+    reason: str
+    owner: str
+    expires: date
+    source: str  # file:line
+    _rule_rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _tenant_rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _key_id: int | None = field(init=False, repr=False, compare=False)
+    _key_rx: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rule_rx", re.compile(fnmatch.translate(self.rule.upper())))
+        object.__setattr__(self, "_tenant_rx", re.compile(fnmatch.translate(self.tenant)))
+        match = _KEY_ID.match(self.key) if self.key else None
+        object.__setattr__(self, "_key_id", int(match.group(1)) if match else None)
+        key_rx = None
+        if self.key is not None and match is None:
+            key_rx = re.compile(fnmatch.translate(self.key.strip().casefold()))
+        object.__setattr__(self, "_key_rx", key_rx)
+
+    def expired(self, today: date) -> bool:
+        return today > self.expires
+
+    def matches_rule(self, rule_id: str) -> bool:
+        return self._rule_rx.match(rule_id.upper()) is not None
+
+    def matches_tenant(self, tenant: str) -> bool:
+        return self._tenant_rx.match(tenant) is not None
+
+    def matches_resource(self, finding: Finding) -> bool:
+        if self.key is None:
+            return True
+        if finding.resource.type != "api_key":
+            return False
+        if self._key_id is not None:
+            return finding.resource.id == self._key_id
+        assert self._key_rx is not None
+        return self._key_rx.match(finding.resource.name.strip().casefold()) is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as attached to a muted finding."""
+        return {
+            "rule": self.rule,
+            "tenant": self.tenant,
+            "key": self.key,
+            "reason": self.reason,
+            "owner": self.owner,
+            "expires": self.expires.isoformat(),
+        }
+
+
+def parse_exceptions(text: str, source: str = "<exceptions>") -> list[ExceptionEntry]:
+    def where(line: int | None) -> str:
+        return f"{source}:{line}" if line else source
+
+    try:
+        data = yamlsrc.load(text)
+    except yamlsrc.YamlError as exc:
+        raise ExceptionsError([f"{where(exc.line)}: {exc.message}"]) from None
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise ExceptionsError([
+            f"{where(getattr(data, 'line', 1))}: the exceptions file must hold a YAML list of "
+            "entries (- rule: ..., reason: ..., owner: ..., expires: YYYY-MM-DD)"
+        ])
+    entries: list[ExceptionEntry] = []
+    errors: list[str] = []
+    item_lines: list[int] = getattr(data, "item_lines", [])
+    for i, item in enumerate(data):
+        line = item_lines[i] if i < len(item_lines) else None
+        if not isinstance(item, dict):
+            errors.append(f"{where(line)}: entry {i + 1}: must be a mapping (rule:, reason:, "
+                          "owner:, expires:)")
+            continue
+        try:
+            model = _Entry.model_validate(item)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                name = str(loc[0]) if loc else "entry"
+                err_line = yamlsrc.line_of(item, loc[:1]) or line
+                if err["type"] == "extra_forbidden":
+                    msg = (f"unknown key {name!r} (allowed: rule, tenant, key, reason, owner, "
+                           "expires)")
+                elif err["type"] == "missing":
+                    msg = f"{name}: is required"
+                else:
+                    msg = f"{name}: {err['msg'].removeprefix('Value error, ')}"
+                errors.append(f"{where(err_line)}: entry {i + 1}: {msg}")
+            continue
+        entries.append(ExceptionEntry(model.rule, model.tenant, model.key, model.reason,
+                                      model.owner, model.expires, where(line)))
+    if errors:
+        raise ExceptionsError(errors)
+    return entries
+
+
+def load_exceptions(path: str | Path) -> list[ExceptionEntry]:
+    """Read and validate an exceptions file; raise :class:`ExceptionsError` (exit 2)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ExceptionsError([f"{file}: cannot read the exceptions file: {reason}"]) from None
+    return parse_exceptions(text, str(file))
+
+
+def apply_exceptions(
+    findings: Iterable[Finding], entries: Sequence[ExceptionEntry], today: date
+) -> ExceptionStatus:
+    """Mute the ``fail`` findings that an unexpired entry covers (in place); report expired and
+    unused entries."""
+    used = [False] * len(entries)
+    would_match = [0] * len(entries)
+    by_rule: dict[str, list[int]] = {}
+    by_tenant: dict[tuple[int, str], bool] = {}
+    for finding in findings:
+        if finding.rule_id == AUDIT_RULE_ID:
+            continue
+        candidates = by_rule.get(finding.rule_id)
+        if candidates is None:
+            candidates = [i for i, e in enumerate(entries) if e.matches_rule(finding.rule_id)]
+            by_rule[finding.rule_id] = candidates
+        for i in candidates:
+            entry = entries[i]
+            tenant_ok = by_tenant.get((i, finding.tenant))
+            if tenant_ok is None:
+                tenant_ok = by_tenant[(i, finding.tenant)] = entry.matches_tenant(finding.tenant)
+            if not tenant_ok or not entry.matches_resource(finding):
+                continue
+            if entry.expired(today):
+                would_match[i] += 1
+                continue
+            used[i] = True
+            if finding.status == "fail" and finding.exception is None:
+                finding.status = "muted"
+                finding.exception = entry.to_dict()
+    status = ExceptionStatus()
+    for i, entry in enumerate(entries):
+        if entry.expired(today):
+            status.expired.append({**entry.to_dict(), "source": entry.source,
+                                   "would_match": would_match[i]})
+        elif not used[i]:
+            status.unused.append({**entry.to_dict(), "source": entry.source})
+    return status

@@ -1,0 +1,311 @@
+"""What to say: one Block Kit digest per audit, for the default destination and for each route.
+
+* ``notify: new`` (default) lists the new and reopened findings at or above ``min_severity`` and
+  the resolved ones; ``all`` lists every failing finding at or above it; ``none`` lists no finding.
+* A tenant that could not be audited is always in the message (what failed, since when), whatever
+  ``notify`` says, ``none`` included: an audit that silently stops is the worst failure.
+* Nothing to say: no message, unless ``heartbeat: true`` asks for a short "all quiet" line
+  (not with ``notify: none``).
+* Every text that comes from the SOAR API (or a rule file) goes through :func:`blockkit.safe`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.config import SlackConfig, SlackRoute
+from auditor.engine.findings import SEVERITIES, SEVERITY_RANK, Finding
+from auditor.notify import blockkit as bk
+from auditor.notify.message import DEFAULT_DESTINATION, Message, Reply, route_destination
+from auditor.result import RunResult
+
+AUDIT_RULE = "SOAR-AUDIT-001"
+EMOJI = {
+    "critical": ":red_circle:",
+    "high": ":large_orange_circle:",
+    "medium": ":large_yellow_circle:",
+    "low": ":large_blue_circle:",
+    "info": ":white_circle:",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    tenant: str
+    error: str
+    since: datetime
+
+
+@dataclass(slots=True)
+class Scope:
+    """What one message speaks about."""
+
+    failures: list[Failure]
+    listed: list[Finding]  # new/reopened (notify new) or every failing one (notify all)
+    resolved: list[Finding]
+    failing: list[Finding]  # every failing finding in scope (for the counts)
+    unknown: int  # findings in scope that a rule could not decide (data missing)
+    tenants: int
+    tenants_ok: int
+
+    @property
+    def has_news(self) -> bool:
+        return bool(self.failures or self.listed or self.resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    min_severity: str = "medium"
+    notify: str = "new"
+    heartbeat: bool = False
+    report_url: str | None = None
+    bot: bool = False
+
+
+def _settings(slack: SlackConfig | None) -> _Settings:
+    if slack is None:
+        return _Settings()
+    return _Settings(slack.min_severity, slack.notify, slack.heartbeat, slack.report_url,
+                     slack.bot_token is not None)
+
+
+def _key_name(finding: Finding) -> str | None:
+    return finding.resource.name if finding.resource.type == "api_key" else None
+
+
+def _sort_key(finding: Finding) -> tuple[int, str, str, str]:
+    return (-SEVERITY_RANK[finding.severity], finding.tenant, finding.rule_id,
+            finding.resource.name)
+
+
+def _failures(result: RunResult, since: dict[str, datetime] | None) -> list[Failure]:
+    first_seen = {f.tenant: f.first_seen for f in result.findings
+                  if f.rule_id == AUDIT_RULE and f.first_seen is not None}
+    out = []
+    for tenant in result.tenants:
+        if tenant.status == "error":
+            when = (since or {}).get(tenant.name) or first_seen.get(tenant.name)
+            out.append(Failure(tenant.name, tenant.error or "not collected in full",
+                               when or result.started_at))
+    return out
+
+
+def _select(result: RunResult, settings: _Settings, failures: list[Failure]) -> Scope:
+    floor = SEVERITY_RANK[settings.min_severity]
+    # SOAR-AUDIT-001 while failing is the "could not audit" section; once resolved, it is news.
+    candidates = [f for f in result.findings if SEVERITY_RANK[f.severity] >= floor
+                  and (f.rule_id != AUDIT_RULE or f.status == "resolved")]
+    listed: list[Finding] = []
+    resolved: list[Finding] = []
+    if settings.notify != "none":
+        changed = [f for f in candidates if f.lifecycle in ("new", "reopened")
+                   and f.status in ("fail", "unknown")]
+        if settings.notify == "all":
+            changed_ids = {id(f) for f in changed}
+            listed = [f for f in candidates if f.status == "fail" or id(f) in changed_ids]
+        else:
+            listed = changed
+        resolved = [f for f in candidates if f.status == "resolved"]
+    listed.sort(key=lambda f: (f.lifecycle not in ("new", "reopened"), *_sort_key(f)))
+    resolved.sort(key=_sort_key)
+    failing = [f for f in result.findings if f.status == "fail" and f.rule_id != AUDIT_RULE]
+    unknown = sum(1 for f in result.findings if f.status == "unknown")
+    ok = sum(1 for t in result.tenants if t.status == "ok")
+    return Scope(failures, listed, resolved, failing, unknown, len(result.tenants), ok)
+
+
+def _route_scope(scope: Scope, route: SlackRoute, result: RunResult) -> Scope:
+    def keep(f: Finding) -> bool:
+        return route.matches(f.tenant, _key_name(f))
+
+    tenants = [t for t in result.tenants if fnmatch.fnmatchcase(t.name, route.tenant)]
+    return Scope(
+        failures=[x for x in scope.failures if fnmatch.fnmatchcase(x.tenant, route.tenant)],
+        listed=[f for f in scope.listed if keep(f)],
+        resolved=[f for f in scope.resolved if keep(f)],
+        failing=[f for f in scope.failing if keep(f)],
+        unknown=sum(1 for f in result.findings if f.status == "unknown" and keep(f)),
+        tenants=len(tenants),
+        tenants_ok=sum(1 for t in tenants if t.status == "ok"),
+    )
+
+
+# -- entries -------------------------------------------------------------------------------------
+def _where(finding: Finding) -> str:
+    tenant = bk.safe(finding.tenant, 100)
+    if finding.resource.type == "tenant":
+        return f"tenant {tenant}"
+    key_id = "" if finding.resource.id is None else f" (id {finding.resource.id})"
+    return f"{tenant} · key *{bk.safe(finding.resource.name, 100)}*{key_id}"
+
+
+def finding_entry(finding: Finding, *, tag_new: bool = False) -> str:
+    tags = []
+    if finding.lifecycle == "reopened":
+        tags.append("reopened")
+    elif tag_new and finding.lifecycle == "new":
+        tags.append("new")
+    if finding.status == "unknown":
+        tags.append("could not decide: data missing")
+    tag = f" _({', '.join(tags)})_" if tags else ""
+    return (f"{EMOJI[finding.severity]} {finding.severity} · *{bk.safe(finding.title, 150)}*"
+            f" `{bk.safe(finding.rule_id, 40)}`{tag}\n"
+            f"      {_where(finding)}: {bk.safe(finding.message, 300)}")
+
+
+def resolved_entry(finding: Finding) -> str:
+    return (f":white_check_mark: {bk.safe(finding.title, 150)} `{bk.safe(finding.rule_id, 40)}`"
+            f" — {_where(finding)}")
+
+
+def failure_entry(failure: Failure) -> str:
+    when = failure.since.astimezone(UTC) if failure.since.tzinfo else failure.since
+    since = when.strftime("%Y-%m-%d %H:%M UTC")
+    return (f":warning: *{bk.safe(failure.tenant, 100)}* could not be audited (since {since}):"
+            f" {bk.safe(failure.error, 300)}")
+
+
+# -- messages ------------------------------------------------------------------------------------
+def _counts_line(scope: Scope) -> str:
+    by_sev = Counter(f.severity for f in scope.failing)
+    parts = " · ".join(f"{s} {by_sev.get(s, 0)}" for s in SEVERITIES)
+    undecided = f" (and {scope.unknown} check(s) could not decide)" if scope.unknown else ""
+    return f"*Failing now:* {len(scope.failing)} — {parts}{undecided}"
+
+
+def _headline(scope: Scope, settings: _Settings) -> str:
+    parts = []
+    if settings.notify == "all":
+        parts.append(f"{len(scope.listed)} failing")
+    if settings.notify != "none":
+        new = sum(1 for f in scope.listed if f.lifecycle == "new")
+        reopened = sum(1 for f in scope.listed if f.lifecycle == "reopened")
+        parts += [f"{new} new"] + ([f"{reopened} reopened"] if reopened else [])
+        parts.append(f"{len(scope.resolved)} resolved")
+    if scope.failures:
+        parts.append(f"{len(scope.failures)} tenant(s) NOT audited")
+    return "SOAR key audit: " + ", ".join(parts)
+
+
+def _footer(report_url: str | None, attach: bool, run_id: str) -> str:
+    run = bk.safe(run_id, 40)
+    if report_url:
+        return f"<{bk.safe(report_url, 1000)}|Open the full report> (run {run})"
+    if attach:
+        return f"The full report of run {run} is attached in the thread."
+    return f"The full report is in the auditor's reports folder, run {run}."
+
+
+def _summary(result: RunResult, scope: Scope, settings: _Settings, limits: bk.Limits, *,
+             report_url: str | None, attach: bool) -> tuple[str, list[dict[str, Any]]]:
+    packer = bk.Packer(limits, reserve_blocks=2, reserve_chars=800)
+    headline = _headline(scope, settings)
+    icon = ":rotating_light: " if scope.failures else ""
+    packer.add(bk.header(headline))
+    packer.add(bk.context(
+        f"Run {bk.safe(result.run_id, 40)} · status *{result.status}* · {scope.tenants_ok} of "
+        f"{scope.tenants} tenant(s) audited · showing *{settings.min_severity}* and above"))
+    packer.add(bk.section(_counts_line(scope)))
+    more: list[str] = []
+    budget = limits.max_entries
+    sections = [
+        ("*Could not audit*", [failure_entry(x) for x in scope.failures], "tenant(s) not audited"),
+        ("*Failing findings*" if settings.notify == "all" else "*New and reopened*",
+         [finding_entry(f, tag_new=settings.notify == "all") for f in scope.listed],
+         "failing" if settings.notify == "all" else "new or reopened"),
+        ("*Resolved*", [resolved_entry(f) for f in scope.resolved], "resolved"),
+    ]
+    for title, entries, noun in sections:
+        if not entries:
+            continue
+        placed = packer.entries(f"{title} ({len(entries)})", entries, budget)
+        budget = max(0, budget - placed)
+        if placed < len(entries):
+            more.append(f"{len(entries) - placed} more {noun}")
+    if more:
+        where = "in the thread and the report" if settings.bot else "in the report"
+        packer.add_reserved(bk.context(f"…and {', '.join(more)} {where}."))
+    packer.add_reserved(bk.context(_footer(report_url, attach, result.run_id)))
+    text = f"{icon}{bk.safe(headline, 300)} (run {bk.safe(result.run_id, 40)})"
+    return text, packer.blocks
+
+
+def _thread(scope: Scope, settings: _Settings, limits: bk.Limits) -> list[Reply]:
+    tenants: dict[str, tuple[list[Finding], list[Finding]]] = {}
+    for f in scope.listed:
+        tenants.setdefault(f.tenant, ([], []))[0].append(f)
+    for f in scope.resolved:
+        tenants.setdefault(f.tenant, ([], []))[1].append(f)
+    replies = []
+    names = list(tenants)
+    for name in names[: limits.max_thread_replies]:
+        listed, resolved = tenants[name]
+        packer = bk.Packer(limits, reserve_blocks=1, reserve_chars=300)
+        noun = "failing" if settings.notify == "all" else "new or reopened"
+        title = f"*{bk.safe(name, 100)}*: {len(listed)} {noun}, {len(resolved)} resolved"
+        entries = [finding_entry(f, tag_new=True) for f in listed]
+        entries += [resolved_entry(f) for f in resolved]
+        placed = packer.entries(title, entries, limits.max_thread_entries)
+        if placed < len(entries):
+            packer.add_reserved(bk.context(f"…and {len(entries) - placed} more in the report."))
+        replies.append(Reply(text=f"{bk.safe(name, 100)}: details", blocks=packer.blocks))
+    if len(names) > limits.max_thread_replies:
+        rest = len(names) - limits.max_thread_replies
+        replies.append(Reply(text=f"…and {rest} more tenant(s) in the report",
+                             blocks=[bk.section(f"…and {rest} more tenant(s) in the report.")]))
+    return replies
+
+
+def _quiet(result: RunResult, scope: Scope,
+           settings: _Settings) -> tuple[str, list[dict[str, Any]]]:
+    what = ("no failing findings" if settings.notify == "all"
+            else "no new, reopened or resolved findings")
+    line = (f":white_check_mark: *SOAR key audit: all quiet* — {what} at "
+            f"{settings.min_severity} or above (run {bk.safe(result.run_id, 40)}, "
+            f"{scope.tenants} tenant(s) audited, {len(scope.failing)} failing finding(s) known).")
+    return f"SOAR key audit: all quiet (run {bk.safe(result.run_id, 40)})", [bk.section(line)]
+
+
+def _message(destination: str, result: RunResult, scope: Scope, settings: _Settings,
+             limits: bk.Limits, *, report_url: str | None, attach: bool) -> Message | None:
+    if scope.has_news:
+        text, blocks = _summary(result, scope, settings, limits, report_url=report_url,
+                                attach=attach)
+        thread = _thread(scope, settings, limits) if settings.bot else []
+        return Message(destination, text, blocks, thread, attach_report=attach)
+    if settings.heartbeat and settings.notify != "none":
+        text, blocks = _quiet(result, scope, settings)
+        return Message(destination, text, blocks)
+    return None
+
+
+def build_digest(result: RunResult, slack: SlackConfig | None, *,
+                 since: dict[str, datetime] | None = None,
+                 limits: bk.Limits | None = None,
+                 report_attached: bool = True) -> list[Message]:
+    """The messages of one audit: the full digest for the default destination, then one per
+    route that has something for it. ``slack`` None (demo): min_severity medium, notify new.
+    ``since`` maps a tenant to when its audits started failing (else the first_seen of its
+    SOAR-AUDIT-001 finding, else this run's start). ``report_attached``: whether a report.html
+    will exist to attach (bot mode)."""
+    settings = _settings(slack)
+    limits = limits or bk.Limits()
+    scope = _select(result, settings, _failures(result, since))
+    out: list[Message] = []
+    main = _message(DEFAULT_DESTINATION, result, scope, settings, limits,
+                    report_url=settings.report_url, attach=settings.bot and report_attached)
+    if main is not None:
+        out.append(main)
+    for index, route in enumerate(slack.routes if slack else []):
+        route_settings = _Settings(settings.min_severity, settings.notify, settings.heartbeat,
+                                   route.report_url, settings.bot and route.channel is not None)
+        message = _message(route_destination(route.name, index), result,
+                           _route_scope(scope, route, result), route_settings, limits,
+                           report_url=route.report_url, attach=False)
+        if message is not None:
+            out.append(message)
+    return out

@@ -1,0 +1,58 @@
+"""What every report format shares: the context a report is drawn from, and the Reporter shape."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from auditor.result import RunPoint, RunResult
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    """What a report needs besides the run itself.
+
+    ``trend``: the stored runs, oldest first (this run may or may not be among them: reports
+    add it when its id is missing). ``rules``: the rule catalog as dicts with ``id``, ``title``,
+    ``severity``, ``description``, ``remediation``, ``compliance`` ({framework: [controls]}) and
+    ``resource``; it lets the rule and control views list rules that found nothing (passing).
+    """
+
+    trend: list[RunPoint] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Reporter(Protocol):
+    """One output format: ``name`` is what ``reports.formats`` says, ``filename`` what it writes."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def filename(self) -> str: ...
+
+    def write(self, result: RunResult, path: Path, context: ReportContext) -> None: ...
+
+
+@contextmanager
+def atomic_text(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
+    """Open ``path`` for writing (UTF-8) so that readers never see a half-written file: the
+    text goes to a temporary file next to it, renamed over ``path`` only when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # A lone surrogate (possible in hostile JSON input) cannot be UTF-8: write it as a
+        # visible \udXXX escape rather than failing the whole report.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace",
+                       newline=newline) as handle:
+            yield handle
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

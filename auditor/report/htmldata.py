@@ -1,0 +1,121 @@
+"""The findings as the HTML report embeds them: compact JSON, safe inside a <script> element.
+
+Layout (``v`` 1), read by templates/report.js. Repeated values are stored once and referenced by
+index, so 100,000 findings stay a few tens of megabytes:
+
+- ``rules``: [[id, title]], ``tenants``: [name], ``s``: shared strings (titles, remediation),
+  ``x``: distinct exception entries, ``controls``: [[framework key, framework label, control]],
+  ``c``: distinct compliance mappings as lists of ``controls`` indices;
+- ``f``: one array per finding, in the report's default order (severity, rule, tenant, key):
+  [id, rule, severity, status, lifecycle, tenant, resource type (0 key, 1 tenant), resource id,
+  resource name, message, title (s), remediation (s), first seen, exception (x or -1),
+  compliance (c), evidence (object or 0)].
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from auditor.engine.findings import SEVERITIES, Finding
+from auditor.report.jsonout import json_default
+from auditor.report.views import finding_order, framework_label, natural_key
+from auditor.result import RunResult, iso
+
+STATUSES = ("fail", "unknown", "muted", "resolved")
+LIFECYCLES = ("new", "open", "reopened", "resolved")
+
+# Inside <script>, "</script", "<!--" and "<script" are the only ways out: all need "<".
+# ">" and "&" are escaped too (defence in depth), and U+2028/2029 for old JS parsers.
+_SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+
+
+def script_json(data: object) -> Markup:
+    """JSON for a ``<script type="application/json">`` block: no character in it can end the
+    element, start a comment or an entity; strings keep their exact value for JSON.parse."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    return Markup(_SCRIPT_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text))  # noqa: S704
+
+
+class _Interner:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self._index: dict[str, int] = {}
+
+    def get(self, key: str) -> int | None:
+        return self._index.get(key)
+
+    def add(self, value: Any, key: str | None = None) -> int:
+        k = key if key is not None else value
+        found = self._index.get(k)
+        if found is None:
+            found = self._index[k] = len(self.items)
+            self.items.append(value)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    rules: list[tuple[int, str, str]]  # (index, id, title), sorted by id
+    tenants: list[tuple[int, str]]  # (index, name), sorted by name
+    controls: list[tuple[str, list[tuple[int, str]]]]  # (framework label, [(index, control)])
+
+
+def _enum(values: tuple[str, ...], value: str) -> int:
+    try:
+        return values.index(value)
+    except ValueError:
+        return -1
+
+
+def encode(result: RunResult) -> tuple[Markup, FilterOptions]:
+    findings: list[Finding] = sorted(result.findings, key=finding_order)
+    rules, tenants, strings, exceptions, controls, comps = (_Interner() for _ in range(6))
+    rule_titles: dict[str, str] = {}
+    for t in result.tenants:
+        tenants.add(t.name)
+    rows = []
+    for f in findings:
+        rule_titles.setdefault(f.rule_id, f.title)
+        comp_key = json.dumps(f.compliance, sort_keys=True, default=str)
+        comp = comps.get(comp_key)
+        if comp is None:
+            ids = sorted({controls.add([fw, framework_label(fw), str(c)], f"{fw}\x1f{c}")
+                          for fw, cs in f.compliance.items() for c in cs})
+            comp = comps.add(ids, comp_key)
+        exc = -1
+        if f.exception:
+            exc = exceptions.add(f.exception, json.dumps(f.exception, sort_keys=True, default=str))
+        rows.append([
+            f.id, rules.add(f.rule_id), _enum(SEVERITIES, f.severity),
+            _enum(STATUSES, f.status), _enum(LIFECYCLES, f.lifecycle), tenants.add(f.tenant),
+            0 if f.resource.type == "api_key" else 1, f.resource.id, f.resource.name,
+            f.message, strings.add(f.title), strings.add(f.remediation), iso(f.first_seen),
+            exc, comp, f.evidence or 0,
+        ])
+    data = {
+        "v": 1,
+        "run": {"id": result.run_id, "started_at": iso(result.started_at)},
+        "rules": [[r, rule_titles.get(r, "")] for r in rules.items],
+        "tenants": tenants.items,
+        "s": strings.items,
+        "x": exceptions.items,
+        "controls": controls.items,
+        "c": comps.items,
+        "f": rows,
+    }
+    by_framework: dict[str, list[tuple[int, str]]] = {}
+    for i, (_fw, label, control) in enumerate(controls.items):
+        by_framework.setdefault(label, []).append((i, control))
+    options = FilterOptions(
+        rules=sorted(((i, r, rule_titles.get(r, "")) for i, r in enumerate(rules.items)),
+                     key=lambda t: natural_key(t[1])),
+        tenants=sorted(enumerate(tenants.items), key=lambda t: t[1].lower()),
+        controls=[(label, sorted(cs, key=lambda t: natural_key(t[1])))
+                  for label, cs in sorted(by_framework.items())],
+    )
+    return script_json(data), options

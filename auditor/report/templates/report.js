@@ -1,0 +1,330 @@
+(function () {
+  'use strict';
+  // Everything shown from the data goes through textContent / DOM properties, never markup.
+  var D = JSON.parse(document.getElementById('report-data').textContent);
+  var F = D.f;
+  var ID = 0, RULE = 1, SEV = 2, ST = 3, LC = 4, TEN = 5, RT = 6, RID = 7, NAME = 8, MSG = 9,
+    TITLE = 10, REM = 11, SEEN = 12, EXC = 13, COMP = 14, EV = 15;
+  var SEVS = ['critical', 'high', 'medium', 'low', 'info'];
+  var STATUSES = ['fail', 'unknown', 'muted', 'resolved'];
+  var LIFECYCLES = ['new', 'open', 'reopened', 'resolved'];
+  var ROW_H = 36, OVERSCAN = 12, PRINT_MAX = 5000;
+
+  var $ = function (id) { return document.getElementById(id); };
+  var scroller = $('table-scroll'), tbody = $('rows'), table = $('findings-table');
+  var countEl = $('count'), emptyEl = $('empty'), dialog = $('detail');
+  var sel = { sev: $('f-sev'), status: $('f-status'), lifecycle: $('f-lifecycle'),
+    rule: $('f-rule'), tenant: $('f-tenant'), control: $('f-control') };
+  var search = $('q');
+
+  var sortKey = 'sev', sortDir = 1, order = null, view = [], active = 0, hay = null;
+  var compSets = D.c.map(function (ids) { return new Set(ids); });
+
+  // Control and bidi-override characters are shown as visible escapes, not obeyed.
+  var HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+  function vis(s) {
+    return String(s).replace(HIDDEN, function (c) {
+      var n = c.charCodeAt(0);
+      return n < 256 ? '\\x' + ('0' + n.toString(16)).slice(-2) : '\\u' + n.toString(16);
+    });
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = vis(text); }
+    return e;
+  }
+  function cap(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : ''; }
+  function keyLabel(r) { return r[RT] === 1 ? 'tenant ' + r[NAME] : r[NAME] + '  #' + r[RID]; }
+  function lower(s) { return (s === null || s === undefined) ? '' : String(s).toLowerCase(); }
+
+  // ---- sorting: one ordering of all findings per sort key; filters keep that order ----------
+  function ranks(names) {
+    var idx = names.map(function (_, i) { return i; });
+    idx.sort(function (a, b) { var x = lower(names[a]), y = lower(names[b]); return x < y ? -1 : x > y ? 1 : 0; });
+    var rank = new Int32Array(names.length);
+    idx.forEach(function (v, i) { rank[v] = i; });
+    return rank;
+  }
+  var ruleRank = ranks(D.rules.map(function (r) { return r[0]; }));
+  var tenantRank = ranks(D.tenants);
+  function keyOf(k) {
+    switch (k) {
+      case 'sev': return function (r) { return r[SEV]; };
+      case 'status': return function (r) { return r[ST]; };
+      case 'lifecycle': return function (r) { return r[LC]; };
+      case 'rule': return function (r) { return ruleRank[r[RULE]]; };
+      case 'tenant': return function (r) { return tenantRank[r[TEN]]; };
+      case 'key': return function (r) { return lower(r[NAME]); };
+      case 'message': return function (r) { return lower(r[MSG]); };
+      default: return function (r) { return r[SEEN] || '\uffff'; };
+    }
+  }
+  function buildOrder() {
+    var get = keyOf(sortKey), keys = new Array(F.length), idx = new Array(F.length);
+    for (var i = 0; i < F.length; i++) { keys[i] = get(F[i]); idx[i] = i; }
+    var dir = sortDir;
+    // Ties keep the report's default order (severity, rule, tenant, key) = the data's order.
+    idx.sort(function (a, b) { var x = keys[a], y = keys[b]; return x < y ? -dir : x > y ? dir : a - b; });
+    order = idx;
+  }
+
+  // ---- filtering -------------------------------------------------------------------------
+  function haystack() {
+    if (hay) { return hay; }
+    hay = new Array(F.length);
+    for (var i = 0; i < F.length; i++) {
+      var r = F[i], exc = r[EXC] >= 0 ? D.x[r[EXC]] : null;
+      hay[i] = [r[ID], D.rules[r[RULE]][0], D.s[r[TITLE]], D.tenants[r[TEN]], r[NAME],
+        r[RID], r[MSG], r[EV] ? JSON.stringify(r[EV]) : '', exc ? JSON.stringify(exc) : ''
+      ].join('\n').toLowerCase();
+    }
+    return hay;
+  }
+  function num(s) { return s.value === '' ? -1 : Number(s.value); }
+  function apply(keepActive) {
+    if (!order) { buildOrder(); }
+    var fs = num(sel.sev), fst = num(sel.status), flc = num(sel.lifecycle), fr = num(sel.rule),
+      ft = num(sel.tenant), fc = num(sel.control);
+    var terms = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var h = terms.length ? haystack() : null, out = [];
+    for (var k = 0; k < order.length; k++) {
+      var i = order[k], r = F[i];
+      if ((fs >= 0 && r[SEV] !== fs) || (fst >= 0 && r[ST] !== fst) || (flc >= 0 && r[LC] !== flc) ||
+          (fr >= 0 && r[RULE] !== fr) || (ft >= 0 && r[TEN] !== ft) ||
+          (fc >= 0 && !compSets[r[COMP]].has(fc))) { continue; }
+      if (h) {
+        var s = h[i], ok = true;
+        for (var t = 0; t < terms.length; t++) { if (s.indexOf(terms[t]) < 0) { ok = false; break; } }
+        if (!ok) { continue; }
+      }
+      out.push(i);
+    }
+    view = out;
+    if (!keepActive) { active = 0; scroller.scrollTop = 0; }
+    active = Math.min(active, Math.max(view.length - 1, 0));
+    table.setAttribute('aria-rowcount', String(view.length + 1));
+    countEl.textContent = view.length === F.length
+      ? F.length.toLocaleString('en-US') + ' findings'
+      : view.length.toLocaleString('en-US') + ' of ' + F.length.toLocaleString('en-US') + ' findings';
+    emptyEl.hidden = view.length !== 0;
+    countEl.dataset.query = search.value;
+    render();
+  }
+
+  // ---- rendering: only the rows in (and near) the viewport exist in the DOM ---------------
+  function cell(tr, child, title) {
+    var td = el('td');
+    if (typeof child === 'string') { td.textContent = vis(child); } else { td.appendChild(child); }
+    if (title) { td.title = vis(title); }
+    tr.appendChild(td);
+  }
+  function row(pos) {
+    var i = view[pos], r = F[i], tr = el('tr', 'row');
+    tr.dataset.pos = String(pos);
+    tr.tabIndex = pos === active ? 0 : -1;
+    tr.setAttribute('aria-rowindex', String(pos + 2));
+    var sev = SEVS[r[SEV]] || 'unknown', st = STATUSES[r[ST]] || '', lc = LIFECYCLES[r[LC]] || '';
+    cell(tr, el('span', 'sev sev-' + sev, cap(sev)));
+    cell(tr, el('span', 'st st-' + st, st));
+    cell(tr, el('span', 'st st-' + lc, lc));
+    cell(tr, D.rules[r[RULE]][0], D.s[r[TITLE]]);
+    cell(tr, D.tenants[r[TEN]], D.tenants[r[TEN]]);
+    cell(tr, keyLabel(r), keyLabel(r));
+    cell(tr, r[MSG], r[MSG]);
+    cell(tr, r[SEEN] ? r[SEEN].slice(0, 10) : '—');
+    return tr;
+  }
+  function pad(height) {
+    var tr = el('tr', 'pad'), td = el('td');
+    td.colSpan = 8;
+    tr.setAttribute('aria-hidden', 'true');
+    tr.style.height = height + 'px';
+    tr.appendChild(td);
+    return tr;
+  }
+  function render(from, to) {
+    var hadFocus = tbody.contains(document.activeElement);
+    var n = view.length, head = table.tHead.offsetHeight;
+    var top = Math.max(0, scroller.scrollTop - head);
+    // Before the first rows exist the box is short: size for the tallest it can become.
+    var height = Math.max(scroller.clientHeight, window.innerHeight);
+    var first = from !== undefined ? from : Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
+    var last = to !== undefined ? to : Math.min(n, Math.ceil((top + height) / ROW_H) + OVERSCAN);
+    var nodes = [pad(first * ROW_H)];
+    for (var p = first; p < last; p++) { nodes.push(row(p)); }
+    nodes.push(pad((n - last) * ROW_H));
+    tbody.replaceChildren.apply(tbody, nodes);
+    if (hadFocus) { focusActive(false); }
+  }
+  var ticking = false;
+  scroller.addEventListener('scroll', function () {
+    if (ticking) { return; }
+    ticking = true;
+    requestAnimationFrame(function () { ticking = false; render(); });
+  });
+  window.addEventListener('resize', function () { render(); });
+
+  // ---- keyboard: one focusable row (roving tabindex); arrows move, Enter opens -------------
+  function rowEl(pos) { return tbody.querySelector('tr.row[data-pos="' + pos + '"]'); }
+  function focusActive(scroll) {
+    if (scroll) {
+      var head = table.tHead.offsetHeight, y = active * ROW_H;
+      if (y < scroller.scrollTop) { scroller.scrollTop = y; render(); } else if (y + ROW_H + head > scroller.scrollTop + scroller.clientHeight) {
+        scroller.scrollTop = y + ROW_H + head - scroller.clientHeight; render();
+      }
+    }
+    var tr = rowEl(active);
+    if (tr) {
+      tbody.querySelectorAll('tr.row[tabindex="0"]').forEach(function (x) { x.tabIndex = -1; });
+      tr.tabIndex = 0;
+      tr.focus({ preventScroll: true });
+    }
+  }
+  tbody.addEventListener('keydown', function (e) {
+    if (!view.length) { return; }
+    var page = Math.max(1, Math.floor(scroller.clientHeight / ROW_H) - 1), next = active;
+    switch (e.key) {
+      case 'ArrowDown': next = active + 1; break;
+      case 'ArrowUp': next = active - 1; break;
+      case 'PageDown': next = active + page; break;
+      case 'PageUp': next = active - page; break;
+      case 'Home': next = 0; break;
+      case 'End': next = view.length - 1; break;
+      case 'Enter': case ' ': e.preventDefault(); open(active); return;
+      default: return;
+    }
+    e.preventDefault();
+    active = Math.max(0, Math.min(view.length - 1, next));
+    focusActive(true);
+  });
+  tbody.addEventListener('click', function (e) {
+    var tr = e.target.closest ? e.target.closest('tr.row') : null;
+    if (!tr) { return; }
+    active = Number(tr.dataset.pos);
+    focusActive(false);
+    open(active);
+  });
+
+  // ---- the detail dialog: evidence, remediation (with the SOAR UI path), exception -------
+  var LABELS = { groups: 'Permission groups', roles: 'SOC roles', environments: 'Environments',
+    environments_at_creation: 'Environments at key creation',
+    missing_environments: 'Environments not covered', age_days: 'Age (days)',
+    stale_environments: 'Stale environments', created_at: 'Created' };
+  function label(k) { return LABELS[k] || cap(String(k).replace(/_/g, ' ')); }
+  function text(v, nested) {
+    if (v === null || v === undefined) { return nested ? 'unknown' : '—'; }
+    if (typeof v !== 'object') { return String(v); }
+    if (!Array.isArray(v) && v.name !== undefined) {
+      var rest = Object.keys(v).filter(function (k) { return k !== 'name'; })
+        .map(function (k) { return k.replace(/_/g, ' ') + ': ' + text(v[k], true); });
+      return String(v.name) + (rest.length ? ' (' + rest.join(', ') + ')' : '');
+    }
+    return JSON.stringify(v);
+  }
+  function value(v) {
+    if (Array.isArray(v)) {
+      if (!v.length) { return el('span', 'muted-text', 'none'); }
+      var ul = el('ul', 'chips');
+      v.forEach(function (x) { ul.appendChild(el('li', null, text(x))); });
+      return ul;
+    }
+    return document.createTextNode(vis(text(v)));
+  }
+  function kv(dl, pairs) {
+    dl.replaceChildren();
+    pairs.forEach(function (p) {
+      dl.appendChild(el('dt', null, p[0]));
+      var dd = el('dd');
+      dd.appendChild(p[1] instanceof Node ? p[1] : value(p[1]));
+      dl.appendChild(dd);
+    });
+  }
+  function open(pos) {
+    if (pos >= view.length) { return; }
+    var r = F[view[pos]], sev = SEVS[r[SEV]] || 'unknown', st = STATUSES[r[ST]] || '', lc = LIFECYCLES[r[LC]] || '';
+    $('d-rule').textContent = vis(D.rules[r[RULE]][0]);
+    $('d-title').textContent = vis(D.s[r[TITLE]]);
+    $('d-badges').replaceChildren(el('span', 'sev sev-' + sev, cap(sev)), el('span', 'st st-' + st, st),
+      el('span', 'st st-' + lc, lc));
+    $('d-message').textContent = vis(r[MSG]);
+    var ev = r[EV] || {};
+    var evPairs = Object.keys(ev).map(function (k) { return [label(k), ev[k]]; });
+    kv($('d-evidence'), evPairs.length ? evPairs : [['Evidence', el('span', 'muted-text', 'none recorded')]]);
+    kv($('d-meta'), [['Tenant', D.tenants[r[TEN]]], ['Key', r[RT] === 1 ? 'the tenant as a whole' : r[NAME]],
+      ['Key id', r[RID]], ['First seen', r[SEEN]], ['Finding id', r[ID]]]);
+    $('d-remediation').textContent = vis(D.s[r[REM]] || 'No remediation recorded.');
+    var exc = r[EXC] >= 0 ? D.x[r[EXC]] : null;
+    $('d-exception-box').hidden = !exc;
+    if (exc) {
+      kv($('d-exception'), ['owner', 'reason', 'expires', 'rule', 'tenant', 'key'].filter(function (k) {
+        return exc[k] !== undefined;
+      }).map(function (k) { return [cap(k), exc[k]]; }));
+    }
+    var comp = $('d-compliance');
+    comp.replaceChildren();
+    D.c[r[COMP]].forEach(function (ci) {
+      var c = D.controls[ci];
+      comp.appendChild(el('li', null, c[1] + ' · ' + c[2]));
+    });
+    if (!comp.childNodes.length) { comp.appendChild(el('li', null, 'no mapping')); }
+    if (!dialog.open) { dialog.showModal(); }
+    $('d-close').focus();
+  }
+  $('d-close').addEventListener('click', function () { dialog.close(); });
+  dialog.addEventListener('click', function (e) { if (e.target === dialog) { dialog.close(); } });
+  dialog.addEventListener('close', function () { focusActive(true); });
+
+  // ---- controls ----------------------------------------------------------------------------
+  var timer = 0;
+  search.addEventListener('input', function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () { apply(false); }, F.length > 20000 ? 200 : 60);
+  });
+  Object.keys(sel).forEach(function (k) { sel[k].addEventListener('change', function () { apply(false); }); });
+  $('filters').addEventListener('submit', function (e) { e.preventDefault(); clearTimeout(timer); apply(false); });
+  function reset() {
+    Object.keys(sel).forEach(function (k) { sel[k].value = ''; });
+    search.value = '';
+  }
+  $('reset').addEventListener('click', function () { reset(); apply(false); });
+  table.tHead.addEventListener('click', function (e) {
+    var th = e.target.closest ? e.target.closest('th[data-sort]') : null;
+    if (!th) { return; }
+    var k = th.dataset.sort;
+    sortDir = k === sortKey ? -sortDir : 1;
+    sortKey = k;
+    table.tHead.querySelectorAll('th[data-sort]').forEach(function (x) { x.removeAttribute('aria-sort'); });
+    th.setAttribute('aria-sort', sortDir === 1 ? 'ascending' : 'descending');
+    order = null;
+    apply(false);
+  });
+  function indexOf(list, pred) { for (var i = 0; i < list.length; i++) { if (pred(list[i])) { return i; } } return -1; }
+  document.querySelectorAll('[data-show]').forEach(function (b) {
+    b.addEventListener('click', function () {
+      var d = b.dataset;
+      reset();
+      if (d.status) { sel.status.value = d.status; }
+      if (d.rule) { sel.rule.value = String(indexOf(D.rules, function (r) { return r[0] === d.rule; })); }
+      if (d.tenant) { sel.tenant.value = String(D.tenants.indexOf(d.tenant)); }
+      if (d.control) {
+        sel.control.value = String(indexOf(D.controls, function (c) { return c[0] === d.framework && c[2] === d.control; }));
+      }
+      Object.keys(sel).forEach(function (k) { if (sel[k].selectedIndex < 0) { sel[k].value = ''; } });
+      apply(false);
+      $('findings').scrollIntoView();
+      var tr = rowEl(0);
+      if (tr) { tr.focus({ preventScroll: true }); } else { search.focus(); }
+    });
+  });
+
+  // ---- print: the rows of the current view (up to PRINT_MAX), details opened ---------------
+  window.addEventListener('beforeprint', function () {
+    document.querySelectorAll('details').forEach(function (d) { d.open = true; });
+    render(0, Math.min(view.length, PRINT_MAX));
+  });
+  window.addEventListener('afterprint', function () { render(); });
+
+  apply(false);
+  document.documentElement.dataset.ready = 'true';
+})();

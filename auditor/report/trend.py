@@ -1,0 +1,124 @@
+"""The trend chart: failing findings by severity, one stacked column per stored run (inline SVG).
+
+Only geometry is computed here; the template draws it (so every label goes through autoescape).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from auditor.engine.findings import SEVERITIES
+from auditor.result import RunPoint, RunResult
+
+WIDTH, HEIGHT = 1200, 250
+LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 46
+MAX_LABELS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    severity: str
+    y: float
+    height: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    run_id: str
+    x: float
+    width: float
+    center: float
+    total: int
+    status: str
+    current: bool
+    segments: tuple[Segment, ...]
+    tooltip: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    width: int
+    height: int
+    left: int
+    right: float
+    top: int
+    bottom: float
+    columns: tuple[Column, ...]
+    y_ticks: tuple[tuple[float, str], ...]
+    x_labels: tuple[tuple[float, str], ...]
+    summary: str
+
+
+def current_point(result: RunResult) -> RunPoint:
+    summary = result.summary()
+    return RunPoint(run_id=result.run_id, started_at=result.started_at, status=result.status,
+                    failing=summary["failing"], by_severity=dict(summary["by_severity"]),
+                    new=summary["new"], resolved=summary["resolved"])
+
+
+def series(trend: list[RunPoint], result: RunResult) -> list[RunPoint]:
+    """The stored runs plus this one (its own counts win), oldest first, one per run id."""
+    points = {p.run_id: p for p in trend}
+    points[result.run_id] = current_point(result)
+    return sorted(points.values(), key=lambda p: (p.started_at, p.run_id))
+
+
+def nice_ticks(top: int, wanted: int = 4) -> list[int]:
+    if top <= 0:
+        return [0, 1]
+    raw = top / wanted
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    step = max(int(step), 1)
+    return list(range(0, (math.ceil(top / step) + 1) * step, step))
+
+
+def _label(point: RunPoint, same_day: bool) -> str:
+    return point.started_at.strftime("%H:%M" if same_day else "%b %d")
+
+
+def _tooltip(p: RunPoint, current: bool) -> str:
+    parts = ", ".join(f"{s} {p.by_severity.get(s, 0)}" for s in SEVERITIES)
+    flag = " (this run)" if current else ""
+    return (f"{p.run_id}{flag} · {p.started_at.strftime('%Y-%m-%d %H:%M UTC')} · {p.status}\n"
+            f"failing {p.failing}: {parts}\nnew {p.new}, resolved {p.resolved}")
+
+
+def build_chart(trend: list[RunPoint], result: RunResult) -> Chart:
+    points = series(trend, result)
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+    totals = [sum(p.by_severity.get(s, 0) for s in SEVERITIES) or p.failing for p in points]
+    ticks = nice_ticks(max(totals, default=0))
+    scale = plot_h / ticks[-1]
+    base = TOP + plot_h
+    slot = plot_w / len(points)
+    bar = max(min(slot * 0.72, 44.0), 1.0)
+    same_day = len({p.started_at.date() for p in points}) == 1
+    columns = []
+    for i, (p, total) in enumerate(zip(points, totals, strict=True)):
+        center = LEFT + slot * (i + 0.5)
+        y = float(base)
+        segments = []
+        for sev in SEVERITIES:
+            count = p.by_severity.get(sev, 0)
+            if count:
+                h = count * scale
+                y -= h
+                segments.append(Segment(sev, round(y, 2), round(h, 2), count))
+        current = p.run_id == result.run_id
+        columns.append(Column(p.run_id, round(center - bar / 2, 2), round(bar, 2),
+                              round(center, 2), total, p.status, current, tuple(segments),
+                              _tooltip(p, current)))
+    every = max(1, math.ceil(len(points) / MAX_LABELS))
+    labels = [(columns[i].center, _label(points[i], same_day))
+              for i in range(len(points) - 1, -1, -every)]
+    first, last = points[0], points[-1]
+    summary = (f"Failing findings by severity over {len(points)} run(s), "
+               f"{first.started_at:%Y-%m-%d} to {last.started_at:%Y-%m-%d}: "
+               f"{totals[0]} then {totals[-1]}.")
+    return Chart(WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, TOP, float(base), tuple(columns),
+                 tuple((round(base - t * scale, 2), f"{t:,}") for t in ticks),
+                 tuple(reversed(labels)), summary)

@@ -1,0 +1,362 @@
+"""HTTP transport to one SOAR tenant: session, authentication, timeouts, retries, TLS trust.
+
+Read-only by design: GETs and the "Get..." POSTs, nothing else. Every failure becomes a
+:class:`SoarError` whose message is one line naming the endpoint and what went wrong (for example
+``GetApiKeys: HTTP 401 Unauthorized (check the tenant's api_key)``); no message, log line or repr
+ever holds the credential.
+"""
+
+from __future__ import annotations
+
+import functools
+import http
+import logging
+import os
+import re
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+import certifi
+import requests
+from pydantic import SecretStr
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from auditor import __version__
+from auditor.logs import REDACTED, register_secret, scrub
+from auditor.textsafe import term_safe
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
+
+log = logging.getLogger(__name__)
+
+Timeout = float | tuple[float, float]
+API = "/api/external/v1"
+
+
+class SoarError(Exception):
+    """A SOAR call failed; ``str(err)`` is one line: ``<endpoint>: <reason>``."""
+
+    def __init__(self, endpoint: str, reason: str, status: int | None = None) -> None:
+        super().__init__(f"{endpoint}: {reason}")
+        self.endpoint = endpoint
+        self.reason = reason
+        self.status = status
+
+
+class ShapeError(SoarError):
+    """A response that does not have the shape the auditor knows (or is not JSON)."""
+
+
+# -- authentication ------------------------------------------------------------------------------
+@runtime_checkable
+class AuthProvider(Protocol):
+    """What the client needs of a credential: the headers of one request (called per request, so
+    a provider may refresh a token). An optional ``credential_hint`` attribute names the setting
+    that a 401/403 message tells the user to check (default "credentials")."""
+
+    def headers(self) -> dict[str, str]: ...
+
+
+class AppKeyAuth:
+    """``AppKey: <key>``; the key is held as a SecretStr and registered for log scrubbing."""
+
+    credential_hint = "api_key"
+
+    def __init__(self, app_key: SecretStr | str) -> None:
+        self._key = app_key if isinstance(app_key, SecretStr) else SecretStr(app_key)
+        register_secret(self._key.get_secret_value())
+
+    def headers(self) -> dict[str, str]:
+        return {"AppKey": self._key.get_secret_value()}
+
+    def __repr__(self) -> str:
+        return "AppKeyAuth(<redacted>)"
+
+
+class BearerAuth:
+    """``Authorization: Bearer <token>``, the token from a callable (e.g. refreshed Google
+    credentials); each token is registered for log scrubbing."""
+
+    credential_hint = "credentials"
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    def headers(self) -> dict[str, str]:
+        value = self._token()
+        register_secret(value)
+        return {"Authorization": f"Bearer {value}"}
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<redacted>)"
+
+
+# -- retries -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of 429/502/503/504 and connection errors, with exponential backoff and jitter.
+
+    ``total``: retries per request; ``read``: of those, how many after a read timeout or a dropped
+    answer; sleeps are ``backoff_factor * 2**n + U(0, backoff_jitter)`` up to ``backoff_max``, or
+    the server's Retry-After capped at ``retry_after_max`` seconds.
+    """
+
+    total: int = 4
+    read: int = 1
+    backoff_factor: float = 0.5
+    backoff_jitter: float = 0.5
+    backoff_max: float = 10.0
+    retry_after_max: int = 30
+    statuses: tuple[int, ...] = (429, 502, 503, 504)
+
+    def to_urllib3(self) -> Retry:
+        return Retry(
+            total=self.total,
+            connect=self.total,
+            read=self.read,
+            status=self.total,
+            other=0,
+            redirect=0,
+            allowed_methods=frozenset({"GET", "POST"}),  # only read-only calls are ever made
+            status_forcelist=self.statuses,
+            backoff_factor=self.backoff_factor,
+            backoff_jitter=self.backoff_jitter,
+            backoff_max=self.backoff_max,
+            retry_after_max=self.retry_after_max,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+
+
+# Tests replace this to keep retries fast; None arguments below mean "this default".
+DEFAULT_RETRY = RetryPolicy()
+
+
+def default_retry() -> RetryPolicy:
+    return DEFAULT_RETRY
+
+
+def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """Verification always on: the system store plus certifi's, plus ``ca_bundle`` if given.
+    Built once per bundle file version (loading the stores takes tens of milliseconds)."""
+    stamp = os.stat(ca_bundle).st_mtime_ns if ca_bundle else 0
+    return _trust_context(ca_bundle, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _trust_context(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.load_verify_locations(cafile=certifi.where())
+    if ca_bundle:
+        ctx.load_verify_locations(cafile=ca_bundle)
+    return ctx
+
+
+class _TrustAdapter(HTTPAdapter):
+    def __init__(self, ctx: ssl.SSLContext, **kwargs: Any) -> None:
+        self._ctx = ctx
+        super().__init__(**kwargs)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str,
+        cert: str | tuple[str, str] | None = None,
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool["ssl_context"] = self._ctx
+        pool["cert_reqs"] = "CERT_REQUIRED"
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str,
+                    cert: str | tuple[str, str] | None) -> None:
+        super().cert_verify(conn, url, verify or True, cert)  # type: ignore[no-untyped-call]
+        conn.cert_reqs = "CERT_REQUIRED"  # never CERT_NONE: that would also weaken self._ctx
+        if verify is True:  # the adapter's context already holds system + certifi + ca_bundle;
+            conn.ca_certs = conn.ca_cert_dir = None  # do not reload certifi per connection
+
+
+# -- the client ----------------------------------------------------------------------------------
+class SoarClient:
+    """Read-only JSON calls to one tenant. Thread-safe for concurrent calls (one connection pool
+    of ``max_connections``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: AuthProvider,
+        ca_bundle: str | None = None,
+        timeout: Timeout = 30.0,
+        max_connections: int = 4,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._host = urlsplit(self.base_url).netloc
+        self._auth = auth
+        self._timeout = timeout if isinstance(timeout, tuple) else (min(10.0, timeout), timeout)
+        self.retry = retry or default_retry()
+        session = requests.Session()
+        session.trust_env = True  # proxies (HTTPS_PROXY, NO_PROXY) from the environment
+        session.verify = True
+        session.headers.update(
+            {"Accept": "application/json", "User-Agent": f"soar-key-auditor/{__version__}"}
+        )
+        adapter = _TrustAdapter(
+            trust_context(ca_bundle),
+            pool_connections=1,
+            pool_maxsize=max(1, max_connections),
+            max_retries=self.retry.to_urllib3(),
+        )
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"SoarClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> SoarClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the endpoints ---------------------------------------------------------------------------
+    def system_version(self) -> Any:
+        return self.get_json("GetSystemVersion", "/settings/GetSystemVersion")
+
+    def api_keys(self) -> Any:
+        return self.get_json("GetApiKeys", "/settings/GetApiKeys")
+
+    def environments_page(self, page: int, page_size: int, search: str = "") -> Any:
+        body = {"searchTerm": search, "requestedPage": page, "pageSize": page_size}
+        return self.post_json("GetEnvironments", "/settings/GetEnvironments", body)
+
+    def permission_group_cards(self) -> Any:
+        return self.get_json("GetPermissionsGroupCards", "/permissions/GetPermissionsGroupCards")
+
+    def permission_group(self, group_id: int) -> Any:
+        return self.get_json("GetPermissionGroup", f"/permissions/{int(group_id)}")
+
+    def all_environment_status(self, group_id: int) -> Any:
+        return self.get_json(
+            "GetAllEnvironmentStatus", f"/permissions/GetAllEnvironmentStatus/{int(group_id)}"
+        )
+
+    def soc_roles(self) -> Any:
+        return self.get_json("GetSocRoles", "/socroles/GetSocRoles")
+
+    # -- transport -------------------------------------------------------------------------------
+    def get_json(self, endpoint: str, path: str) -> Any:
+        return self._call("GET", endpoint, path, None)
+
+    def post_json(self, endpoint: str, path: str, body: Mapping[str, Any]) -> Any:
+        if not endpoint.startswith("Get"):
+            raise ValueError(f"{endpoint}: the auditor makes read-only ('Get...') calls only")
+        return self._call("POST", endpoint, path, dict(body))
+
+    def _call(self, method: str, endpoint: str, path: str, body: dict[str, Any] | None) -> Any:
+        url = f"{self.base_url}{API}{path}"
+        started = time.monotonic()
+        try:
+            headers = self._auth.headers()
+            response = self._session.request(
+                method, url, json=body, headers=headers, timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise SoarError(endpoint, self._redact(self._describe(exc))) from None
+        elapsed = (time.monotonic() - started) * 1000
+        retries = _retries_used(response)
+        log.debug("%s %s%s -> %d in %.0f ms%s", method, API, path, response.status_code,
+                  elapsed, f" after {retries} retries" if retries else "")
+        if response.status_code >= 300:
+            raise SoarError(endpoint, self._status_reason(response, retries),
+                            response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            ctype = response.headers.get("Content-Type", "no content type").split(";")[0]
+            raise ShapeError(
+                endpoint, f"the response is not valid JSON ({term_safe(ctype)[:60]}, "
+                f"{len(response.content)} bytes)", response.status_code,
+            ) from None
+
+    def _status_reason(self, response: requests.Response, retries: int) -> str:
+        code = response.status_code
+        try:
+            phrase = http.HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        reason = f"HTTP {code} {phrase}"
+        if code in (401, 403):
+            hint = getattr(self._auth, "credential_hint", "credentials")
+            reason += f" (check the tenant's {hint})"
+        elif 300 <= code < 400:
+            reason += " (redirect not followed: check the tenant URL)"
+        elif retries:
+            reason += f" (gave up after {retries} retries)"
+        detail = _error_message(response)
+        if detail and not detail.lower().startswith(phrase.lower()):
+            reason += f": {detail}"
+        return self._redact(reason)
+
+    def _describe(self, exc: requests.RequestException) -> str:
+        text = str(exc)
+        if isinstance(exc, requests.exceptions.SSLError):
+            found = re.search(r"certificate verify failed: ([^()'\"]+)", text)
+            why = found.group(1).strip() if found else "handshake failed"
+            return f"TLS verification of {self._host} failed ({why}); see ca_bundle"
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return f"connecting to {self._host} timed out after {self._timeout[0]:g}s"
+        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
+            return f"no answer from {self._host} within {self._timeout[1]:g}s (read timeout)"
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            if "refused" in text:
+                why = "connection refused"
+            elif "NameResolution" in text or "Name or service not known" in text:
+                why = "host name not resolved"
+            elif "RemoteDisconnected" in text or "Connection aborted" in text:
+                why = "the server closed the connection without an answer"
+            else:
+                why = "connection failed"
+            return f"cannot reach {self._host}: {why}"
+        return f"request failed ({type(exc).__name__})"
+
+    def _redact(self, text: str) -> str:
+        try:
+            values = list(self._auth.headers().values())
+        except Exception:  # a failing token provider must not hide the error
+            log.debug("credential provider failed while redacting", exc_info=True)
+            values = []
+        for value in values:
+            for part in (value, value.removeprefix("Bearer ")):
+                if len(part) >= 4:
+                    text = text.replace(part, REDACTED)
+        return scrub(text)
+
+
+def _retries_used(response: requests.Response) -> int:
+    retries = getattr(response.raw, "retries", None)
+    history = getattr(retries, "history", ()) or ()
+    return len(history)
+
+
+def _error_message(response: requests.Response) -> str:
+    """The server's own one-line explanation (``ErrorMessage``), shortened and made safe."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    message = data.get("ErrorMessage") if isinstance(data, dict) else None
+    if not isinstance(message, str):
+        return ""
+    line = " ".join(term_safe(message).split())
+    return line[:160] + ("..." if len(line) > 160 else "")

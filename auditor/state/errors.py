@@ -1,0 +1,18 @@
+"""Errors of the state store. Messages never carry a database password."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """The state store cannot be opened, upgraded, read or written (one clear line)."""
+
+
+class LockBusy(StoreError):
+    """Another audit holds the store's audit lock."""
+
+
+class RunNotFound(StoreError, KeyError):
+    """No stored run has the requested id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "run not found"

@@ -1,0 +1,69 @@
+"""Create or upgrade the schema, in one transaction, with the other openers of the store kept out.
+
+A store at an older version is upgraded by running the missing migrations in order; a store at a
+newer version than this code knows is refused (an older auditor must not write into it).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from auditor.state import schema
+from auditor.state.errors import StoreError
+
+log = logging.getLogger("auditor.state")
+
+# Advisory-lock class ids (PostgreSQL); the second key is the hash of the current schema.
+LOCK_CLASS_AUDIT = 0x50A7
+LOCK_CLASS_MIGRATE = 0x50A8
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    value = conn.execute(
+        sa.select(schema.schema_version.c.version).where(schema.schema_version.c.id == 1)
+    ).scalar()
+    return int(value or 0)
+
+
+def migrate(engine: Engine, where: str, target: int = schema.SCHEMA_VERSION) -> int:
+    """Bring the store to ``target`` (the newest version by default); returns the old version."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))"),
+                    {"k": LOCK_CLASS_MIGRATE},
+                )
+            version = current_version(conn)
+            if version > target:
+                raise StoreError(
+                    f"state: {where} has schema version {version}, newer than this soar-auditor "
+                    f"understands (up to {target}); upgrade soar-auditor, or point `state:` at "
+                    "another store"
+                )
+            if version == target:
+                return version
+            if version == 0:
+                schema.schema_version.create(conn, checkfirst=True)
+            for step in range(version, target):
+                log.info("state: upgrading %s to schema version %d", where, step + 1)
+                schema.MIGRATIONS[step](conn)
+            now = datetime.now(UTC)
+            if version == 0:
+                conn.execute(
+                    sa.insert(schema.schema_version).values(id=1, version=target, upgraded_at=now)
+                )
+            else:
+                conn.execute(
+                    sa.update(schema.schema_version)
+                    .where(schema.schema_version.c.id == 1)
+                    .values(version=target, upgraded_at=now)
+                )
+            return version

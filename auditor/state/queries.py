@@ -1,0 +1,239 @@
+"""Reading the store: tenant history for the rules, recent runs, a stored run back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from auditor.engine.history import TenantHistory
+from auditor.result import RunPoint, RunResult
+from auditor.soar.models import Inventory
+from auditor.state import codec
+from auditor.state.errors import RunNotFound, StoreError
+from auditor.state.schema import environments_seen, runs, tenant_runs, tenants
+
+FINISHED = ("complete", "incomplete", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSummary:
+    name: str
+    status: str  # ok | error
+    error: str | None
+    counts: dict[str, int]
+    failing: int
+    unknown: int
+    muted: int
+    new: int
+    resolved: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "error": self.error,
+            "counts": self.counts,
+            "failing": self.failing,
+            "unknown": self.unknown,
+            "muted": self.muted,
+            "new": self.new,
+            "resolved": self.resolved,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One stored run as `soar-auditor history` shows it."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # complete | incomplete | failed | running | interrupted
+    tool_version: str
+    failing: int
+    unknown: int
+    muted: int
+    new: int
+    resolved: int
+    by_severity: dict[str, int]
+    tenants: list[TenantSummary] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from auditor.result import iso
+
+        return {
+            "id": self.run_id,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "status": self.status,
+            "tool_version": self.tool_version,
+            "failing": self.failing,
+            "unknown": self.unknown,
+            "muted": self.muted,
+            "new": self.new,
+            "resolved": self.resolved,
+            "by_severity": self.by_severity,
+            "tenants": [t.to_dict() for t in self.tenants],
+        }
+
+
+def tenant_history(conn: Connection, tenant: str) -> TenantHistory:
+    row = conn.execute(
+        sa.select(
+            tenants.c.first_complete_audit_at,
+            tenants.c.last_complete_audit_at,
+            tenants.c.last_complete_run_id,
+        ).where(tenants.c.name == tenant)
+    ).first()
+    if row is None:
+        return TenantHistory()
+    first_at, last_at, run_id = row
+    blob = conn.execute(
+        sa.select(tenant_runs.c.inventory).where(
+            tenant_runs.c.run_id == run_id, tenant_runs.c.tenant == tenant
+        )
+    ).scalar()
+    if blob is None:
+        raise StoreError(f"state: the snapshot of tenant {tenant!r} (run {run_id}) is missing")
+    env_rows = conn.execute(
+        sa.select(environments_seen.c.name, environments_seen.c.first_seen).where(
+            environments_seen.c.tenant == tenant
+        )
+    )
+    return TenantHistory(
+        previous_inventory=codec.unpack_inventory(blob),
+        previous_audit_at=last_at,
+        first_complete_audit_at=first_at,
+        env_first_seen={name: seen for name, seen in env_rows},
+    )
+
+
+def _run_filter(query: Any, until: datetime | None, include_unfinished: bool) -> Any:
+    if not include_unfinished:
+        query = query.where(runs.c.status.in_(FINISHED))
+    if until is not None:
+        query = query.where(runs.c.started_at <= until)
+    return query
+
+
+def run_points(
+    conn: Connection, limit: int, until: datetime | None, include_unfinished: bool
+) -> list[RunPoint]:
+    query = sa.select(
+        runs.c.id,
+        runs.c.started_at,
+        runs.c.status,
+        runs.c.failing,
+        runs.c.by_severity,
+        runs.c.new,
+        runs.c.resolved,
+    )
+    query = _run_filter(query, until, include_unfinished)
+    rows = conn.execute(query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit))
+    return [
+        RunPoint(
+            run_id=i,
+            started_at=s,
+            status=st,
+            failing=f,
+            by_severity=json.loads(b),
+            new=n,
+            resolved=r,
+        )
+        for i, s, st, f, b, n, r in rows
+    ]
+
+
+def run_summaries(
+    conn: Connection, limit: int, include_unfinished: bool = True
+) -> list[RunSummary]:
+    query = sa.select(
+        runs.c.id,
+        runs.c.started_at,
+        runs.c.finished_at,
+        runs.c.status,
+        runs.c.tool_version,
+        runs.c.failing,
+        runs.c.unknown,
+        runs.c.muted,
+        runs.c.new,
+        runs.c.resolved,
+        runs.c.by_severity,
+    )
+    query = _run_filter(query, None, include_unfinished)
+    rows = list(
+        conn.execute(query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit))
+    )
+    ids = [r[0] for r in rows]
+    per: dict[str, list[TenantSummary]] = {i: [] for i in ids}
+    if ids:
+        trows = conn.execute(
+            sa.select(
+                tenant_runs.c.run_id,
+                tenant_runs.c.tenant,
+                tenant_runs.c.status,
+                tenant_runs.c.error,
+                tenant_runs.c.counts,
+                tenant_runs.c.failing,
+                tenant_runs.c.unknown,
+                tenant_runs.c.muted,
+                tenant_runs.c.new,
+                tenant_runs.c.resolved,
+            )
+            .where(tenant_runs.c.run_id.in_(ids))
+            .order_by(tenant_runs.c.tenant)
+        )
+        for rid, name, st, err, counts, fa, un, mu, nw, rs in trows:
+            per[rid].append(TenantSummary(name, st, err, json.loads(counts), fa, un, mu, nw, rs))
+    return [
+        RunSummary(i, s, fin, st, tv, fa, un, mu, nw, rs, json.loads(bs), per[i])
+        for i, s, fin, st, tv, fa, un, mu, nw, rs, bs in rows
+    ]
+
+
+def latest_run_id(conn: Connection) -> str:
+    run_id = conn.execute(
+        sa.select(runs.c.id)
+        .where(runs.c.document.is_not(None))
+        .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if run_id is None:
+        raise RunNotFound("state: the store holds no finished run yet")
+    return str(run_id)
+
+
+def load_run(conn: Connection, run_id: str) -> RunResult:
+    if run_id == "latest":
+        run_id = latest_run_id(conn)
+    row = conn.execute(sa.select(runs.c.status, runs.c.document).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise RunNotFound(f"state: no stored run has the id {run_id!r}")
+    status, blob = row
+    if blob is None:
+        raise StoreError(f"state: run {run_id} is {status}; it has no stored results")
+    inventories: dict[str, Inventory] = {}
+    for tenant, inv in conn.execute(
+        sa.select(tenant_runs.c.tenant, tenant_runs.c.inventory).where(
+            tenant_runs.c.run_id == run_id, tenant_runs.c.inventory.is_not(None)
+        )
+    ):
+        inventories[tenant] = codec.unpack_inventory(inv)
+    return codec.result_from_dict(codec.read_document(blob), inventories)
+
+
+def last_time(conn: Connection, column: sa.Column[Any], status: str | None) -> datetime | None:
+    query = sa.select(sa.func.max(column))
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    value: datetime | None = conn.execute(query).scalar()
+    if value is not None and value.tzinfo is None:  # aggregate results skip the column type
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value

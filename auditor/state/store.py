@@ -1,0 +1,197 @@
+"""The state store: what the pipeline, the scheduler, the notifier and `history` call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+
+from auditor.engine.history import TenantHistory
+from auditor.result import RunPoint, RunResult
+from auditor.state import outbox, queries, record
+from auditor.state.connect import create_engine, safe_message, safe_url, sqlite_path
+from auditor.state.errors import StoreError
+from auditor.state.lock import AuditLock, advisory_lock, file_lock
+from auditor.state.migrate import migrate
+from auditor.state.outbox import OutboxItem
+from auditor.state.queries import RunSummary
+from auditor.state.schema import runs
+
+log = logging.getLogger("auditor.state")
+
+
+class Store:
+    """Runs, per-tenant results, finding states and snapshots in SQLite or PostgreSQL.
+
+    Thread-safe (a pool of connections); one audit at a time per store with :meth:`audit_lock`.
+    """
+
+    def __init__(self, url: URL, *, retention_days: int = 400) -> None:
+        if retention_days < 1:
+            raise StoreError("state: retention_days must be at least 1")
+        self._url = url
+        self.where = safe_url(url)
+        self.retention_days = retention_days
+        self.backend = url.get_backend_name()
+        self._engine: Engine = create_engine(url)
+        try:
+            migrate(self._engine, self.where)
+        except StoreError:
+            self._engine.dispose()
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise StoreError(
+                f"state: cannot open the state store {self.where}: {safe_message(exc, url)}"
+            ) from None
+        if self.backend == "sqlite":
+            lock_path = sqlite_path(url).with_name(sqlite_path(url).name + ".lock")
+            self._lock: AuditLock = file_lock(lock_path, self.where)
+        else:
+            self._lock = advisory_lock(self._engine, self.where)
+
+    def __repr__(self) -> str:
+        return f"Store({self.where})"
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"state: {what} failed on {self.where}: {safe_message(exc, self._url)}"
+            ) from None
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        with self._guard(what), self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        with self._guard(what), self._engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
+    # -- one audit at a time ---------------------------------------------------------------------
+    @contextmanager
+    def audit_lock(self, wait: bool = True, timeout: float | None = None) -> Iterator[None]:
+        """Hold the store's audit lock; LockBusy when ``wait`` is False or ``timeout`` passes.
+
+        On taking the lock, runs left "running" by a process that died are marked "interrupted".
+        """
+        with self._guard("taking the audit lock"):
+            self._lock.acquire(wait, timeout)
+        try:
+            self._mark_interrupted()
+            yield
+        finally:
+            with self._guard("releasing the audit lock"):
+                self._lock.release()
+
+    @property
+    def holds_lock(self) -> bool:
+        return self._lock.held
+
+    def _mark_interrupted(self) -> None:
+        with self._write("marking interrupted runs") as conn:
+            res = conn.execute(
+                sa.update(runs).where(runs.c.status == "running").values(status="interrupted")
+            )
+        if res.rowcount:
+            log.warning("state: %d earlier run(s) did not finish; marked interrupted", res.rowcount)
+
+    # -- the pipeline -----------------------------------------------------------------------------
+    def tenant_history(self, tenant: str) -> TenantHistory:
+        """What the rules need of the tenant's earlier complete audits (empty when none)."""
+        with self._read("reading the tenant history") as conn:
+            return queries.tenant_history(conn, tenant)
+
+    def begin_run(self, run_id: str, started_at: datetime, tool_version: str = "") -> None:
+        """Optional: show the run as "running" until record_run (a run that dies stays visible,
+        and is marked "interrupted" by the next audit)."""
+        with self._write("starting the run") as conn:
+            conn.execute(
+                sa.insert(runs).values(
+                    id=run_id,
+                    started_at=started_at,
+                    status="running",
+                    tool_version=tool_version,
+                    failing=0,
+                    unknown=0,
+                    muted=0,
+                    new=0,
+                    resolved=0,
+                    by_severity="{}",
+                )
+            )
+
+    def record_run(self, result: RunResult) -> None:
+        """Set lifecycle and first_seen of each finding in place, append the resolved ones, and
+        store the run: all of it in one transaction (a killed process leaves no half run)."""
+        with self._write(f"recording run {result.run_id}") as conn:
+            record.record(conn, result, self.retention_days)
+
+    # -- history ----------------------------------------------------------------------------------
+    def runs(
+        self, limit: int = 30, *, until: datetime | None = None, include_unfinished: bool = False
+    ) -> list[RunPoint]:
+        """Finished runs, newest first (``until``: started at or before; for re-rendering)."""
+        with self._read("listing runs") as conn:
+            return queries.run_points(conn, limit, until, include_unfinished)
+
+    def history(self, limit: int = 30) -> list[RunSummary]:
+        """Recent runs with their tenants, newest first, including running/interrupted ones."""
+        with self._read("listing runs") as conn:
+            return queries.run_summaries(conn, limit)
+
+    def load_run(self, run_id: str) -> RunResult:
+        """The stored run (``"latest"``: the newest finished one); RunNotFound when absent."""
+        with self._read(f"loading run {run_id}") as conn:
+            return queries.load_run(conn, run_id)
+
+    def last_successful_audit(self) -> datetime | None:
+        with self._read("reading the last audit") as conn:
+            return queries.last_time(conn, runs.c.finished_at, "complete")
+
+    def last_run_started(self) -> datetime | None:
+        with self._read("reading the last audit") as conn:
+            return queries.last_time(conn, runs.c.started_at, None)
+
+    # -- scheduler and notifier ------------------------------------------------------------------
+    def claim_slot(self, slot: str, owner: str) -> bool:
+        """True for exactly one caller per slot, whichever replica or process asks first."""
+        with self._write("claiming a schedule slot") as conn:
+            return outbox.claim(conn, slot, owner)
+
+    def outbox_add(self, run_id: str, destination: str, payload: dict[str, Any]) -> int:
+        with self._write("queueing an alert") as conn:
+            return outbox.add(conn, run_id, destination, payload)
+
+    def outbox_pending(self) -> list[OutboxItem]:
+        with self._read("reading the alert outbox") as conn:
+            return outbox.pending(conn)
+
+    def outbox_mark_sent(self, item_id: int) -> None:
+        with self._write("updating the alert outbox") as conn:
+            outbox.mark_sent(conn, item_id)
+
+    def outbox_mark_failed(self, item_id: int, error: str) -> None:
+        with self._write("updating the alert outbox") as conn:
+            outbox.mark_failed(conn, item_id, error)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,104 @@
+"""Shared fixtures: the SOAR simulator on real loopback HTTP, and tenant configurations for it.
+
+- ``demo_scenario`` (session): the built-in demo Scenario
+  (``auditor/simulator/scenarios/demo.yaml``).
+- ``simulator``: a started SimulatorServer on the demo scenario (127.0.0.1, free port), stopped
+  after the test. ``simulator.url``, ``simulator.app_key``, ``simulator.set_phase("after")``,
+  ``simulator.set_faults([...])``, ``simulator.request_log``.
+- ``start_simulator(scenario_or_path_or_dict, **kw)``: a factory that starts more simulators
+  (``kw`` goes to SimulatorServer: ``clock=``, ``ssl_context=``...). A Scenario, a path to a YAML
+  file, a builtin name ("demo") or a dict (validated with Scenario.from_dict) are accepted. All are
+  stopped after the test.
+- ``tenant_config(srv, name=None, **overrides)``: a validated ``auditor.config.TenantConfig`` for
+  a running simulator (name defaults to the scenario's tenant; overrides e.g. ``api_key="wrong"``,
+  ``timeout_seconds=0.5``, ``max_connections=2``).
+- ``fast_retry``: a RetryPolicy with tiny backoffs, for tests that pass ``retry=`` explicitly.
+
+Autouse: ``_fast_soar_retries`` makes the client's default retry policy fast (backoff ~10 ms,
+Retry-After capped at 1 s) for every test, so that fault scenarios never slow the suite down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from auditor.config import TenantConfig
+from auditor.simulator.scenario import Scenario, builtin_scenario, load_scenario
+from auditor.simulator.server import SimulatorServer
+from auditor.soar import client as soar_client
+from auditor.soar.client import RetryPolicy
+
+FAST_RETRY = RetryPolicy(total=4, read=1, backoff_factor=0.01, backoff_jitter=0.01,
+                         backoff_max=0.05, retry_after_max=1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_soar_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(soar_client, "DEFAULT_RETRY", FAST_RETRY)
+
+
+@pytest.fixture
+def fast_retry() -> RetryPolicy:
+    return FAST_RETRY
+
+
+@pytest.fixture(scope="session")
+def demo_scenario() -> Scenario:
+    return builtin_scenario("demo")
+
+
+def _as_scenario(value: Scenario | str | Path | dict[str, Any]) -> Scenario:
+    if isinstance(value, Scenario):
+        return value
+    if isinstance(value, dict):
+        return Scenario.from_dict(value)
+    if isinstance(value, str) and not value.endswith((".yaml", ".yml")) and "/" not in value:
+        return builtin_scenario(value)
+    return load_scenario(value)
+
+
+StartSimulator = Callable[..., SimulatorServer]
+
+
+@pytest.fixture
+def start_simulator() -> Iterator[StartSimulator]:
+    started: list[SimulatorServer] = []
+
+    def start(scenario: Scenario | str | Path | dict[str, Any] = "demo",
+              **kw: Any) -> SimulatorServer:
+        server = SimulatorServer(_as_scenario(scenario), **kw)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def simulator(start_simulator: StartSimulator, demo_scenario: Scenario) -> SimulatorServer:
+    return start_simulator(demo_scenario)
+
+
+def make_tenant_config(srv: SimulatorServer, name: str | None = None,
+                       **overrides: Any) -> TenantConfig:
+    data: dict[str, Any] = {
+        "name": name or srv.scenario.tenant,
+        "url": srv.url,
+        "api_key": SecretStr(srv.app_key),
+        "timeout_seconds": 5.0,
+        "max_connections": 4,
+    }
+    data.update(overrides)
+    return TenantConfig.model_validate(data)
+
+
+@pytest.fixture
+def tenant_config() -> Callable[..., TenantConfig]:
+    return make_tenant_config
