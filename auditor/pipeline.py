@@ -160,6 +160,9 @@ def run_audit(
 
     with _store_for(config, store) as st, st.audit_lock(wait=True, timeout=lock_timeout):
         log.info("audit %s: %d tenant(s)", run_id_for(started), len(tenants_cfg))
+        # Visible as "running" until recorded; a run that dies (or a scheduler abandons at
+        # shutdown) is marked "interrupted" when the next audit takes the lock.
+        st.begin_run(run_id_for(started), started, __version__)
         collections = collect_all(
             tenants_cfg, started, config.max_concurrent_tenants, progress=progress
         )

@@ -19,7 +19,9 @@ def _fail(message: str, code: int) -> None:
               help="Send a test message to the default destination and every route.")
 @click.option("--retry", "retry", is_flag=True,
               help="Deliver the alerts still waiting in the outbox (Slack was down or refused).")
-def notify(config_path: str, test: bool, retry: bool) -> None:
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="--retry: seconds to wait for a running audit (which delivers them itself).")
+def notify(config_path: str, test: bool, retry: bool, lock_timeout: float) -> None:
     """Test the Slack set-up, or retry undelivered alerts.
 
     Exit status: 0 when Slack accepted every message, 1 when some could not be delivered
@@ -47,15 +49,24 @@ def notify(config_path: str, test: bool, retry: bool) -> None:
                    f"{outcome.failed} failed")
         raise SystemExit(0 if outcome.failed == 0 else 1)
 
-    from auditor.state import StoreError, open_store, state_url
+    from auditor.state import LockBusy, StoreError, open_store, state_url
 
     try:
         store = open_store(state_url(config), retention_days=config.retention_days)
     except StoreError as exc:
         _fail(scrub(str(exc)), 2)
         return
-    with store:
-        outcome = deliver_pending(config.slack, store)
+    # The audit lock: an audit delivers the outbox too, and no alert may go out twice.
+    try:
+        with store, store.audit_lock(wait=True, timeout=lock_timeout):
+            outcome = deliver_pending(config.slack, store)
+    except LockBusy:
+        _fail("notify: an audit is running and delivers the queued alerts itself; "
+              "try again when it has finished", 1)
+        return
+    except StoreError as exc:
+        _fail(scrub(str(exc)), 2)
+        return
     for error in outcome.errors:
         click.echo(term_safe(scrub(error)), err=True)
     click.echo(f"delivered {outcome.sent} queued Slack message(s), {outcome.failed} still waiting")

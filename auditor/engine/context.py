@@ -62,6 +62,15 @@ class TenantContext:
     env_names: list[str] = field(default_factory=list)  # tenant spelling, sorted
     _at_creation: dict[datetime | None, AtCreation | None] = field(default_factory=dict)
     _shared: dict[str, Any] = field(default_factory=dict)
+    _by_names: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+    def shared_by(self, names: tuple[str, ...], make: Callable[[tuple[str, ...]], Any]) -> Any:
+        """``make(names)``, computed once per distinct list of names (keys often share one)."""
+        try:
+            return self._by_names[names]
+        except KeyError:
+            value = self._by_names[names] = make(names)
+            return value
 
     def shared(self, name: str, make: Callable[[], Any]) -> Any:
         """A value computed once per tenant and shared (read-only) by every key's evidence."""

@@ -13,7 +13,11 @@ from auditor.soar.models import ApiKey
 # -- environments --------------------------------------------------------------------------------
 @hidden("_env_set")
 def _env_set(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> frozenset[str]:
-    return frozenset(fold(n) for n in key.environments if n != "*")
+    return ctx.shared_by(key.environments, _fold_names)
+
+
+def _fold_names(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(fold(n) for n in names if n != "*")
 
 
 @fact("environments", "list[str]", 'The key\'s environments as the API lists them ("*" is the '

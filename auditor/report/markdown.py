@@ -43,7 +43,8 @@ def _status_line(result: RunResult) -> str:
     if result.status == "complete":
         return f"**Audit complete**: {len(result.tenants)} tenant(s) audited."
     if result.status == "failed":
-        return "> [!CAUTION]\n> **Audit FAILED: nothing was audited.** No tenant could be collected."
+        return ("> [!CAUTION]\n> **Audit FAILED: nothing was audited.** "
+                "No tenant could be collected.")
     return (f"> [!WARNING]\n> **Audit INCOMPLETE: {len(failed)} of {len(result.tenants)} tenants "
             "were not audited.** Their keys were not checked; this is not a clean result.")
 

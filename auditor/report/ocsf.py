@@ -35,7 +35,7 @@ STATUS = {"fail": (1, "New"), "muted": (3, "Suppressed"), "resolved": (4, "Resol
 
 
 def _ms(value: datetime | None) -> int | None:
-    return None if value is None else int(round(value.timestamp() * 1000))
+    return None if value is None else round(value.timestamp() * 1000)
 
 
 def _activity(finding: Finding) -> int:

@@ -33,10 +33,6 @@ def findings() -> list[Finding]:
     return run(inv)
 
 
-def entries(text: str) -> list[object]:
-    return list(parse_exceptions(text, "exceptions.yaml"))
-
-
 def test_an_active_entry_mutes_the_matching_failures_only() -> None:
     fs = findings()
     waivers = parse_exceptions(
@@ -99,7 +95,7 @@ def test_the_tenant_not_audited_finding_is_never_muted() -> None:
         "- {rule: 'SOAR-*', reason: r, owner: o, expires: 2027-01-01}\n"), TODAY)
     assert audit.status == "fail"
     assert len(status.unused) == 1
-    with pytest.raises(ExceptionsError, match="SOAR-AUDIT-001 .* cannot be muted"):
+    with pytest.raises(ExceptionsError, match=r"SOAR-AUDIT-001 .* cannot be muted"):
         parse_exceptions("- {rule: soar-audit-001, reason: r, owner: o, expires: 2027-01-01}\n")
 
 

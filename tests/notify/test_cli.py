@@ -106,3 +106,18 @@ def test_notify_usage_and_configuration_errors(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "auditor.yaml:1: slack: webhook URL must be an https:// URL" in res.output
     assert "hooks.example.com/x" not in res.output
+
+
+def test_notify_retry_waits_for_a_running_audit(fake: FakeSlack, tmp_path: Path) -> None:
+    hook = fake.webhook_url()
+    config = write_config(tmp_path, {"webhook_url": "${HOOK}"})
+    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        store.outbox_add("20261126T020000Z", "default",
+                         {"v": 1, "kind": "message", "text": "t", "blocks": [], "thread": []})
+        with store.audit_lock():
+            res = invoke("--config", str(config), "--retry", "--lock-timeout", "0.2",
+                         env={"HOOK": hook})
+        assert res.exit_code == 1 and "an audit is running" in res.output
+        assert fake.requests == []
+        res = invoke("--config", str(config), "--retry", env={"HOOK": hook})
+        assert res.exit_code == 0 and len(fake.accepted("webhook")) == 1

@@ -94,8 +94,7 @@ def test_server_errors_are_retried_with_backoff(fake: FakeSlack, store: OutboxSt
     assert sleeps == [0.01, 0.02]
 
 
-def test_slack_down_for_a_whole_run_then_up_delivers_at_the_next_run_once(
-        fake: FakeSlack, store: OutboxStore, retry: RetryPolicy) -> None:
+def slack_down_then_up(fake: FakeSlack, store: OutboxStore, retry: RetryPolicy) -> None:
     slack = webhook_config(fake)
     fake.down()
     first = notify_run(run_one("20261126T020000Z"), slack, store, report_path=None, retry=retry)
@@ -116,6 +115,16 @@ def test_slack_down_for_a_whole_run_then_up_delivers_at_the_next_run_once(
     assert "20261126T020000Z" in runs[0] and "20261127T020000Z" in runs[1]
     assert deliver_pending(slack, store, retry=retry).sent == 0
     assert len(fake.accepted("webhook")) == 2
+
+
+def test_slack_down_for_a_whole_run_then_up_delivers_at_the_next_run_once(
+        fake: FakeSlack, store: OutboxStore, retry: RetryPolicy) -> None:
+    slack_down_then_up(fake, store, retry)
+
+
+def test_exactly_once_on_postgresql(fake: FakeSlack, pg_store: OutboxStore,
+                                    retry: RetryPolicy) -> None:
+    slack_down_then_up(fake, pg_store, retry)
 
 
 def test_rate_limited_for_the_whole_run_stays_queued(fake: FakeSlack, store: OutboxStore,

@@ -11,18 +11,18 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # report_factory
+sys.path.insert(0, str(Path(__file__).parent))  # report_factory, report_browser_support
 
-from report_factory import RULES, build_result, trend  # noqa: E402
+from report_browser_support import OpenedPage
+from report_factory import RULES, build_result, trend
 
-from auditor.report import ReportContext, write_reports  # noqa: E402
-from auditor.result import RunResult  # noqa: E402
+from auditor.report import ReportContext, write_reports
+from auditor.result import RunResult
 
 CHROMIUM = os.environ.get("SOAR_AUDITOR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -76,28 +76,6 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-@dataclass
-class OpenedPage:
-    page: Any
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-    def visible_rows(self) -> list[list[str]]:
-        texts: list[list[str]] = self.page.eval_on_selector_all(
-            "#rows tr.row",
-            "rows => rows.map(r => Array.from(r.cells, c => c.textContent))",
-        )
-        return texts
-
-    def clean(self) -> None:
-        assert self.console_errors == [], self.console_errors
-        assert self.page_errors == [], self.page_errors
-        assert self.blocked == [], self.blocked
-        assert self.dialogs == [], self.dialogs
 
 
 @pytest.fixture

@@ -141,8 +141,8 @@ def build_result(n: int = 60, *, tenants: int = 3, failed_tenant: bool = True,
                       for t in names]
     if failed_tenant:
         down = "globex-eu" if not hostile else "<b>globex</b>"
-        tenant_results.append(TenantResult(down, "error", "GET /api/external/v1/settings/GetApiKeys:"
-                                           " HTTP 503 after 4 attempts", {}))
+        error = "GET /api/external/v1/settings/GetApiKeys: HTTP 503 after 4 attempts"
+        tenant_results.append(TenantResult(down, "error", error, {}))
         rule = RULE_BY_ID["SOAR-AUDIT-001"]
         findings.append(Finding(
             rule_id=rule["id"], title=rule["title"], severity="high", status="fail", tenant=down,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import OpenedPage
+from report_browser_support import OpenedPage
 from report_factory import HOSTILE, RULES, build_result, trend
 
 from auditor.report import ReportContext, write_reports

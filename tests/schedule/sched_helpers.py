@@ -77,7 +77,8 @@ class Daemon:
 
     @property
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_file.read_text(encoding="utf-8")
 
     def terminate(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:

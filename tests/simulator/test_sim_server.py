@@ -176,3 +176,17 @@ def test_https_with_a_private_ca(demo_scenario: Scenario, tmp_path: Path) -> Non
 def test_only_loopback_hosts(demo_scenario: Scenario) -> None:
     with pytest.raises(ValueError, match="loopback"):
         SimulatorServer(demo_scenario, host="192.0.2.1")
+
+
+def test_faults_and_latency_from_the_scenario_file(start_simulator: Any, tmp_path: Path) -> None:
+    path = tmp_path / "flaky.yaml"
+    path.write_text(
+        "tenant: flaky\napp_keys: [flaky-key-1]\nlatency_ms: 50\n"
+        "faults:\n  - {endpoint: getApiKeys, status: 503, retry_after: 1, times: 1}\n"
+    )
+    srv = start_simulator(path)
+    started = time.monotonic()
+    first = _get(srv, "/settings/GetApiKeys")
+    assert time.monotonic() - started >= 0.05
+    assert first.status_code == 503 and first.headers["Retry-After"] == "1"
+    assert _get(srv, "/settings/GetApiKeys").json() == []

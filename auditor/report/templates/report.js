@@ -327,4 +327,5 @@
 
   apply(false);
   document.documentElement.dataset.ready = 'true';
+  if (window.performance && performance.mark) { performance.mark('report-rows'); }
 })();
