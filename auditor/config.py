@@ -28,7 +28,12 @@ from pydantic import (
 from auditor.logs import register_secret
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
-FORMATS = ("html", "json", "csv", "junit", "ocsf", "markdown")
+Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown"]
+FORMATS: tuple[Format, ...] = ("html", "json", "csv", "junit", "ocsf", "markdown")
+
+
+def _default_formats() -> list[Format]:
+    return ["html", "json", "csv"]
 
 
 class ConfigError(Exception):
@@ -137,9 +142,7 @@ class RulesConfig(_Strict):
 
 class ReportsConfig(_Strict):
     dir: str = "reports"
-    formats: list[Literal["html", "json", "csv", "junit", "ocsf", "markdown"]] = Field(
-        default_factory=lambda: ["html", "json", "csv"]
-    )
+    formats: list[Format] = Field(default_factory=_default_formats)
 
 
 class SlackRoute(_Strict):

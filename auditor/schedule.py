@@ -252,8 +252,11 @@ class Scheduler:
             log.info("last successful audit %s covers the slot of %s: no catch-up",
                      iso(last), iso(slot))
             return None
-        log.info("last successful audit %s is older than the slot of %s: catching up now",
-                 iso(last) if last else "never", iso(slot))
+        if last is None:
+            log.info("no successful audit on record: catching up now (slot %s)", iso(slot))
+        else:
+            log.info("last successful audit %s is older than the slot of %s: catching up now",
+                     iso(last), iso(slot))
         return slot
 
     # -- the audit -----------------------------------------------------------------------------

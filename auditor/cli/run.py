@@ -127,7 +127,7 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
 def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | None,
         formats: tuple[str, ...], shard: str | None, no_notify: bool) -> None:
     """Audit every tenant of the configuration once, now (for cron and CronJobs)."""
-    from auditor.pipeline import exit_code_for, run_audit
+    from auditor.pipeline import exit_code_for, output_dir
 
     try:
         config = load_config(config_path)
@@ -139,17 +139,18 @@ def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | N
     except ConfigError as exc:
         fail(str(exc), 2)
         return
-    result = _audit(ctx, config, out=out, shard=shard_value, notify=not no_notify)
-    out_dir = out if out is not None else Path(config.reports.dir) / result.run_id
+    result = _audit(ctx, config, out_dir=out, shard=shard_value, notify=not no_notify)
+    out_dir = output_dir(config, result, out)
     print_summary(ctx, result, out_dir)
     code = exit_code_for(result, fail_on)
     if code == 3:
-        failed = [t.name for t in result.tenants if t.status == "error"]
-        click.echo(
-            f"soar-auditor: audit incomplete: {len(failed)} tenant(s) not audited: "
-            + ", ".join(term_safe(n) for n in failed),
-            err=True,
-        )
+        for tenant in result.tenants:
+            if tenant.status == "error":
+                click.echo(
+                    f"soar-auditor: tenant {term_safe(tenant.name)} not audited: "
+                    f"{term_safe(tenant.error or 'unknown error')}",
+                    err=True,
+                )
     elif code == 1:
         click.echo(f"soar-auditor: failing findings at or above {fail_on}", err=True)
     sys.exit(code)
@@ -188,7 +189,7 @@ def demo(ctx: click.Context, out: Path) -> None:
     scenario = builtin_scenario("demo")
     now = datetime.now(UTC).replace(microsecond=0)
     with SimulatorServer(scenario).running() as srv:
-        config = demo_config(srv.url, srv.app_key, out)
+        config = demo_config(srv.url, srv.app_key, out, tenant=scenario.tenant)
         # Night 1: yesterday's audit, the tenant as it was.
         first = _audit(ctx, config, now=now - timedelta(days=1),
                        out_dir=out / "history" / "night-1", notify=False)
@@ -211,11 +212,13 @@ def demo(ctx: click.Context, out: Path) -> None:
     sys.exit(0)
 
 
-def demo_config(url: str, app_key: str, out: Path) -> Config:
-    """The embedded defaults, pointed at the simulator (the simulator's key is not a secret)."""
+def demo_config(url: str, app_key: str, out: Path, tenant: str = "acme-prod") -> Config:
+    """The embedded defaults, pointed at the simulator (the simulator's key is not a secret),
+    with a naming convention so that SOAR-NAME-001 has something to say."""
     return parse_config(
         {
-            "tenants": [{"name": "acme-prod", "url": url, "api_key": app_key}],
+            "tenants": [{"name": tenant, "url": url, "api_key": app_key}],
+            "rules": {"params": {"key_name_pattern": "^[a-z0-9][a-z0-9-]*$"}},
             "state": f"sqlite:///{(out / 'state.db').resolve()}",
             "reports": {"dir": str(out), "formats": ["html", "json", "csv", "junit", "ocsf",
                                                      "markdown"]},

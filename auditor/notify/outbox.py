@@ -126,7 +126,11 @@ def _run_queue(queue: deque[_Item], transport: SlackTransport, store: OutboxStor
             outcome.failed += 1
             continue
         try:
-            follow = _deliver(item, transport, store)
+            try:
+                follow = _deliver(item, transport, store)
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise DeliveryError(
+                    f"malformed alert in the outbox ({type(exc).__name__})") from None
         except DeliveryError as exc:
             error = scrub(str(exc))
             outcome.failed += 1

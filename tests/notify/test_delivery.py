@@ -263,3 +263,12 @@ def test_a_broken_store_never_stops_the_alert_nor_raises(fake: FakeSlack,
                               "locked); sent without the outbox"]
     outcome = deliver_pending(slack, BrokenStore(), retry=retry)
     assert outcome.errors == ["Slack alerts not delivered: state store error: database is locked"]
+
+
+def test_a_malformed_outbox_item_is_reported_not_fatal(fake: FakeSlack, store: OutboxStore,
+                                                       retry: RetryPolicy) -> None:
+    store.outbox_add("20261125T020000Z", "default", {"v": 1, "kind": "reply"})
+    outcome = notify_run(run_one(), webhook_config(fake), store, report_path=None, retry=retry)
+    assert (outcome.sent, outcome.failed) == (1, 1)
+    assert outcome.errors == ["Slack alert for default (run 20261125T020000Z) not delivered: "
+                              "malformed alert in the outbox (KeyError)"]
