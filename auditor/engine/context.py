@@ -62,14 +62,16 @@ class TenantContext:
     env_names: list[str] = field(default_factory=list)  # tenant spelling, sorted
     _at_creation: dict[datetime | None, AtCreation | None] = field(default_factory=dict)
     _shared: dict[str, Any] = field(default_factory=dict)
-    _by_names: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    _by_names: dict[tuple[Callable[..., Any], tuple[str, ...]], Any] = field(
+        default_factory=dict
+    )
 
     def shared_by(self, names: tuple[str, ...], make: Callable[[tuple[str, ...]], Any]) -> Any:
         """``make(names)``, computed once per distinct list of names (keys often share one)."""
         try:
-            return self._by_names[names]
+            return self._by_names[make, names]
         except KeyError:
-            value = self._by_names[names] = make(names)
+            value = self._by_names[make, names] = make(names)
             return value
 
     def shared(self, name: str, make: Callable[[], Any]) -> Any:

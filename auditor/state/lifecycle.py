@@ -30,12 +30,13 @@ ACTIVE = ("fail", "unknown", "muted")
 class Stored:
     status: str  # fail | unknown | muted | resolved
     first_seen: datetime
+    digest: str = ""  # of the stored findings.json entry
 
 
-def assign(findings: list[Finding], stored: dict[str, Stored], now: datetime) -> None:
-    """Set ``lifecycle`` and ``first_seen`` of each listed finding, in place."""
-    for finding in findings:
-        state = stored.get(finding.id)
+def assign(findings: list[tuple[str, Finding]], stored: dict[str, Stored], now: datetime) -> None:
+    """Set ``lifecycle`` and ``first_seen`` of each listed (id, finding), in place."""
+    for fid, finding in findings:
+        state = stored.get(fid)
         if state is None:
             finding.lifecycle = "new"
             finding.first_seen = now

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from auditor.engine.findings import Finding
 from auditor.result import RunResult
-from auditor.state import codec, lifecycle
+from auditor.state import codec, states
 from auditor.state.errors import StoreError
 from auditor.state.schema import (
     environments_seen,
@@ -30,8 +30,12 @@ from auditor.state.schema import (
     tenants,
 )
 
-_BATCH = 5000
 _IN_CHUNK = 500
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
@@ -50,101 +54,6 @@ def upsert(conn: Connection, table: sa.Table, keys: list[str]) -> Any:
     stmt = dialect_insert(conn, table)
     cols = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
     return stmt.on_conflict_do_update(index_elements=keys, set_=cols)
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _stored_states(conn: Connection, tenant: str) -> dict[str, lifecycle.Stored]:
-    rows = conn.execute(
-        sa.select(findings.c.fingerprint, findings.c.status, findings.c.first_seen).where(
-            findings.c.tenant == tenant
-        )
-    )
-    return {fp: lifecycle.Stored(status, first) for fp, status, first in rows}
-
-
-def _resolve(conn: Connection, result: RunResult, tenant: str, fps: list[str]) -> list[Finding]:
-    inventory = result.inventories.get(tenant)
-    key_ids = {k.id for k in inventory.api_keys} if inventory is not None else None
-    out: list[Finding] = []
-    for chunk in _chunks(sorted(fps), _IN_CHUNK):
-        rows = conn.execute(
-            sa.select(findings.c.data, findings.c.status, findings.c.last_seen).where(
-                findings.c.tenant == tenant, findings.c.fingerprint.in_(chunk)
-            )
-        )
-        out.extend(lifecycle.resolved_finding(d, s, seen, key_ids) for d, s, seen in rows)
-    return out
-
-
-def apply_lifecycle(conn: Connection, result: RunResult) -> dict[str, list[str]]:
-    """Set lifecycle/first_seen in place, append the resolved findings; returns what resolves."""
-    by_tenant: dict[str, list[Finding]] = defaultdict(list)
-    for f in result.findings:
-        if f.status != "resolved":
-            by_tenant[f.tenant].append(f)
-    ok = {t.name for t in result.tenants if t.status == "ok"}
-    names = [t.name for t in result.tenants] + [n for n in by_tenant if n not in ok]
-    newly_resolved: dict[str, list[str]] = {}
-    already = {(f.tenant, f.id) for f in result.findings if f.status == "resolved"}
-    for tenant in dict.fromkeys(names):
-        listed = by_tenant.get(tenant, [])
-        stored = _stored_states(conn, tenant)
-        lifecycle.assign(listed, stored, result.started_at)
-        if tenant not in ok:
-            continue  # a tenant not audited in full resolves nothing
-        if tenant not in result.inventories:
-            raise StoreError(f"state: tenant {tenant!r} is ok but the run carries no inventory")
-        fps = lifecycle.to_resolve(stored, {f.id for f in listed})
-        fps = [fp for fp in fps if (tenant, fp) not in already]
-        newly_resolved[tenant] = fps
-        result.findings.extend(_resolve(conn, result, tenant, fps))
-    return newly_resolved
-
-
-def write_findings(conn: Connection, result: RunResult, newly: dict[str, list[str]]) -> bytes:
-    """Upsert the listed findings' states, mark the resolved ones; returns the run document."""
-    now = result.started_at
-    writer = codec.DocumentWriter(result)
-    stmt = upsert(conn, findings, ["tenant", "fingerprint"])
-    batch: dict[tuple[str, str], dict[str, Any]] = {}
-    for f in result.findings:
-        line = writer.add_finding(f)
-        if f.status == "resolved":
-            continue
-        batch[(f.tenant, f.id)] = {
-            "tenant": f.tenant,
-            "fingerprint": f.id,
-            "rule_id": f.rule_id,
-            "status": f.status,
-            "lifecycle": f.lifecycle,
-            "first_seen": f.first_seen or now,
-            "last_seen": now,
-            "resolved_at": None,
-            "last_run_id": result.run_id,
-            "data": line,
-        }
-        if len(batch) >= _BATCH:
-            conn.execute(stmt, list(batch.values()))
-            batch.clear()
-    if batch:
-        conn.execute(stmt, list(batch.values()))
-    resolved_rows = [{"t": tenant, "fp": fp} for tenant, fps in newly.items() for fp in fps]
-    if resolved_rows:
-        conn.execute(
-            sa.update(findings)
-            .where(
-                findings.c.tenant == sa.bindparam("t"), findings.c.fingerprint == sa.bindparam("fp")
-            )
-            .values(
-                status="resolved", lifecycle="resolved", resolved_at=now, last_run_id=result.run_id
-            ),
-            resolved_rows,
-        )
-    return writer.finish()
 
 
 def write_tenants(conn: Connection, result: RunResult) -> None:
@@ -263,8 +172,8 @@ def record(conn: Connection, result: RunResult, retention_days: int) -> None:
     existing = conn.execute(sa.select(runs.c.status).where(runs.c.id == result.run_id)).scalar()
     if existing is not None and existing != "running":
         raise StoreError(f"state: run {result.run_id} is already stored ({existing})")
-    newly = apply_lifecycle(conn, result)
-    document = write_findings(conn, result, newly)
+    plan = states.apply_lifecycle(conn, result)
+    document = states.write_states(conn, result, plan)
     write_tenants(conn, result)
     write_run(conn, result, document, existing)
     prune(conn, result.started_at, retention_days, result.run_id)

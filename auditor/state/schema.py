@@ -107,7 +107,8 @@ environments_seen = sa.Table(
 
 # The current state of each finding ever reported (one row per tenant + fingerprint).
 # ``status``: the status in the last audit that listed it (fail|unknown|muted), or "resolved".
-# ``data``: the finding as findings.json lists it, to report it once more when it is resolved.
+# ``data``: the finding as findings.json lists it, to report it once more when it is resolved;
+# ``data_hash`` lets an unchanged finding skip its rewrite.
 findings = sa.Table(
     "findings",
     metadata,
@@ -121,6 +122,7 @@ findings = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
     sa.Column("last_run_id", sa.String(64), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
+    sa.Column("data_hash", sa.String(32), nullable=False),
     sa.Index("ix_findings_tenant_status", "tenant", "status"),
 )
 

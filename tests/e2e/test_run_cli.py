@@ -1,0 +1,165 @@
+"""`soar-auditor run` end to end: a real subprocess against simulators over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.e2e.helpers import cli, tenant_entry, write_config
+
+
+def _config(tmp_path: Path, tenants: list[dict[str, Any]], **extra: Any) -> Path:
+    data: dict[str, Any] = {
+        "tenants": tenants,
+        "state": f"sqlite:///{tmp_path / 'state.db'}",
+        "reports": {"dir": str(tmp_path / "reports"), "formats": ["html", "json", "csv"]},
+    }
+    data.update(extra)
+    return write_config(tmp_path / "auditor.yaml", data)
+
+
+def test_run_writes_every_output_and_points_latest(tmp_path: Path, start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "SOAR_ACME_KEY")])
+    proc = cli("run", "--config", str(cfg), env={"SOAR_ACME_KEY": srv.app_key})
+    assert proc.returncode == 0, proc.stderr
+    latest = tmp_path / "reports" / "latest"
+    assert latest.is_symlink()
+    for name in ("findings.json", "report.html", "findings.csv", "inventory.json"):
+        assert (latest / name).is_file(), name
+    doc = json.loads((latest / "findings.json").read_text())
+    assert doc["schema_version"] == 1
+    assert doc["run"]["status"] == "complete"
+    assert doc["tenants"][0] == {
+        "name": "acme-prod", "status": "ok", "error": None, "auth": "appkey",
+        "counts": {"api_keys": 19, "environments": 4, "permission_groups": 8, "soc_roles": 5},
+    }
+    env001 = [f for f in doc["findings"] if f["rule_id"] == "SOAR-ENV-001"]
+    assert any(f["status"] == "fail" and f["resource"]["id"] == 101 for f in env001)
+    assert any(f["status"] == "unknown" and f["resource"]["id"] == 114 for f in env001)
+    assert doc["run"]["id"] == latest.resolve().name
+
+
+def test_fail_on_sets_exit_1_only_at_or_above_threshold(tmp_path: Path,
+                                                        start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "K")])
+    env = {"K": srv.app_key}
+    assert cli("run", "--config", str(cfg), "--fail-on", "critical", env=env).returncode == 1
+    # With the only critical rule disabled and muted nothing else critical remains.
+    data = yaml.safe_load(cfg.read_text())
+    data["rules"] = {"disabled": ["SOAR-PG-001"]}
+    write_config(cfg, data)
+    proc = cli("run", "--config", str(cfg), "--fail-on", "critical", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_one_failing_tenant_gives_exit_3_and_others_are_complete(
+    tmp_path: Path, start_simulator: Any
+) -> None:
+    good = start_simulator("demo")
+    bad = start_simulator("demo")
+    bad.set_faults([{"endpoint": "GetApiKeys", "status": 503}])
+    cfg = _config(tmp_path, [tenant_entry(good, "good", "K1"), tenant_entry(bad, "bad", "K2")])
+    out = tmp_path / "out"
+    proc = cli("run", "--config", str(cfg), "--out", str(out),
+               env={"K1": good.app_key, "K2": bad.app_key})
+    assert proc.returncode == 3, proc.stderr
+    assert "tenant bad not audited: GetApiKeys" in proc.stderr
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["run"]["status"] == "incomplete"
+    tenants = {t["name"]: t for t in doc["tenants"]}
+    assert tenants["good"]["status"] == "ok"
+    assert tenants["bad"]["status"] == "error"
+    assert tenants["bad"]["error"].startswith("GetApiKeys: ")
+    audit = [f for f in doc["findings"] if f["rule_id"] == "SOAR-AUDIT-001"]
+    assert [(f["tenant"], f["resource"]) for f in audit] == [
+        ("bad", {"type": "tenant", "id": None, "name": "bad"})
+    ]
+    # The good tenant is reported in full, the bad one has no key findings (never "clean").
+    assert any(f["tenant"] == "good" and f["rule_id"] == "SOAR-ENV-001" for f in doc["findings"])
+    assert not [f for f in doc["findings"] if f["tenant"] == "bad" and f["rule_id"] != "SOAR-AUDIT-001"]
+
+
+def test_wrong_appkey_is_one_line_naming_tenant_and_401(tmp_path: Path,
+                                                        start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "K")])
+    proc = cli("run", "--config", str(cfg), "--log-format", "json",
+               env={"K": "wrong-key-for-this-tenant"})
+    assert proc.returncode == 3
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("{")]
+    assert len(lines) == 1, proc.stderr
+    assert "acme-prod" in lines[0] and "401" in lines[0]
+    assert "wrong-key-for-this-tenant" not in proc.stderr + proc.stdout
+
+
+def test_retry_after_429_then_success_is_a_complete_audit(tmp_path: Path,
+                                                           start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    srv.set_faults([{"endpoint": "GetApiKeys", "status": 429, "retry_after": 1, "times": 1},
+                    {"endpoint": "GetEnvironments", "status": 503, "times": 2}])
+    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "K")])
+    out = tmp_path / "out"
+    proc = cli("run", "--config", str(cfg), "--out", str(out), env={"K": srv.app_key})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["run"]["status"] == "complete"
+    hits = [p for m, p in srv.request_log if "getapikeys" in p.lower()]
+    assert len(hits) == 2  # the 429, then the retry
+
+
+def test_json_log_format_prints_structured_lines_only(tmp_path: Path,
+                                                      start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "K")])
+    proc = cli("run", "--config", str(cfg), "--log-format", "json", env={"K": srv.app_key})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
+    records = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
+    assert records and all({"time", "level", "message"} <= r.keys() for r in records)
+    assert any(r.get("event") == "audit_finished" for r in records)
+
+
+def test_exceptions_mute_expire_and_report_unused(tmp_path: Path, start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    (tmp_path / "exceptions.yaml").write_text(yaml.safe_dump([
+        {"rule": "SOAR-PG-001", "key": "break-glass-admin", "reason": "emergency access",
+         "owner": "secops@acme.example", "expires": "2999-01-01"},
+        {"rule": "SOAR-AGE-*", "key": "id:107", "reason": "vendor rotates",
+         "owner": "it@acme.example", "expires": "2001-01-01"},
+        {"rule": "SOAR-ENV-002", "tenant": "other-*", "reason": "n/a",
+         "owner": "x@acme.example", "expires": "2999-01-01"},
+    ]))
+    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "K")], exceptions="exceptions.yaml")
+    out = tmp_path / "out"
+    proc = cli("run", "--config", str(cfg), "--out", str(out), "--fail-on", "critical",
+               env={"K": srv.app_key})
+    doc = json.loads((out / "findings.json").read_text())
+    muted = [f for f in doc["findings"] if f["status"] == "muted"]
+    assert [(f["rule_id"], f["resource"]["name"]) for f in muted] == [
+        ("SOAR-PG-001", "break-glass-admin")
+    ]
+    assert muted[0]["exception"]["owner"] == "secops@acme.example"
+    assert proc.returncode == 0  # the only critical finding is muted
+    assert [e["rule"] for e in doc["exceptions"]["expired"]] == ["SOAR-AGE-*"]
+    assert [e["rule"] for e in doc["exceptions"]["unused"]] == ["SOAR-ENV-002"]
+    age = [f for f in doc["findings"] if f["rule_id"] == "SOAR-AGE-001"
+           and f["resource"]["id"] == 107]
+    assert age and age[0]["status"] == "fail"  # an expired exception mutes nothing
+
+
+def test_malformed_exception_is_a_configuration_error(tmp_path: Path,
+                                                      start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    (tmp_path / "exceptions.yaml").write_text(
+        "- rule: SOAR-PG-001\n  reason: no owner here\n  expires: 2999-01-01\n"
+    )
+    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "K")], exceptions="exceptions.yaml")
+    proc = cli("run", "--config", str(cfg), env={"K": srv.app_key})
+    assert proc.returncode == 2
+    assert "exceptions.yaml:1" in proc.stderr and "owner" in proc.stderr
+    assert srv.request_log == []  # nothing was audited
