@@ -27,8 +27,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uf
 
 def csv_safe(value: object) -> str:
     """A spreadsheet cell that cannot be a formula: a leading ' is added to text that a
-    spreadsheet would evaluate (OWASP CSV injection guidance)."""
-    text = "" if value is None else str(value)
+    spreadsheet would evaluate (OWASP CSV injection guidance). Control characters (ANSI escapes)
+    are shown as visible escapes, so that `cat findings.csv` cannot drive the terminal."""
+    text = "" if value is None else term_safe(value, keep_newlines=True)
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text

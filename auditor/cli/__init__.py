@@ -56,12 +56,51 @@ class LazyGroup(click.Group):
                 raise
             return None
         command = getattr(module, attr, None)
-        return command if isinstance(command, click.Command) else None
+        if not isinstance(command, click.Command):
+            return None
+        _add_common_options(command)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        obj = options(ctx)
+        obj["verbose"] = max(int(obj.get("verbose", 0)), value)
+        _apply_logging(obj)
+
+
+def _set_log_format(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        obj = options(ctx)
+        obj["log_format"] = value
+        _apply_logging(obj)
+
+
+def _apply_logging(obj: dict[str, Any]) -> None:
+    from auditor.logs import setup_logging
+
+    setup_logging(int(obj.get("verbose", 0)), str(obj.get("log_format", "text")))
+
+
+def _add_common_options(command: click.Command) -> None:
+    """`-v` and `--log-format` are accepted after any sub-command too (`run --log-format json`)."""
+    existing = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    if "--log-format" not in existing:
+        command.params.append(click.Option(
+            ["--log-format"], type=click.Choice(["text", "json"]), default=None,
+            expose_value=False, callback=_set_log_format, is_eager=True,
+            help="text or json (structured log lines only).",
+        ))
+    if "--verbose" not in existing and "-v" not in existing:
+        command.params.append(click.Option(
+            ["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbose,
+            is_eager=True, help="More logging (-vv includes HTTP libraries).",
+        ))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,5 +127,7 @@ def main(ctx: click.Context, verbose: int, log_format: str) -> None:
 def options(ctx: click.Context) -> dict[str, Any]:
     """The global options, for sub-commands."""
     root = ctx.find_root()
-    obj: dict[str, Any] = root.obj or {}
+    if root.obj is None:
+        root.obj = {}
+    obj: dict[str, Any] = root.obj
     return obj

@@ -89,6 +89,11 @@ class KeyFacts(dict[str, Any]):
 
 
 def jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+        return list(value)
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, dict):

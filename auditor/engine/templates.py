@@ -72,11 +72,14 @@ def suggest(name: object, choices: Collection[object]) -> str:
 
 def display(value: Any) -> str:
     """A fact's value as message text."""
-    if type(value) is str:
-        return value
+    kind = type(value)
+    if kind is str:
+        return str(value)
+    if kind is int:
+        return str(value)
     if value is None:
         return "unknown"
-    if isinstance(value, bool):
+    if kind is bool:
         return "yes" if value else "no"
     if isinstance(value, datetime):
         return iso(value) or ""
@@ -86,7 +89,11 @@ def display(value: Any) -> str:
         items = list(value)
         if not items:
             return "none"
-        shown = ", ".join(display(v) for v in items[:MAX_LIST_ITEMS])
+        head = items[:MAX_LIST_ITEMS]
+        if all(type(v) is str for v in head):
+            shown = ", ".join(head)
+        else:
+            shown = ", ".join(map(display, head))
         more = len(items) - MAX_LIST_ITEMS
         return f"{shown} (and {more} more)" if more > 0 else shown
     return str(value)

@@ -79,14 +79,18 @@ def encode(result: RunResult) -> tuple[Markup, FilterOptions]:
     for t in result.tenants:
         tenants.add(t.name)
     rows = []
+    by_identity: dict[int, int] = {}  # findings of one rule share its mapping dict: key it once
     for f in findings:
         rule_titles.setdefault(f.rule_id, f.title)
-        comp_key = json.dumps(f.compliance, sort_keys=True, default=str)
-        comp = comps.get(comp_key)
+        comp = by_identity.get(id(f.compliance))
+        if comp is None:
+            comp_key = json.dumps(f.compliance, sort_keys=True, default=str)
+            comp = comps.get(comp_key)
         if comp is None:
             ids = sorted({controls.add([fw, framework_label(fw), str(c)], f"{fw}\x1f{c}")
                           for fw, cs in f.compliance.items() for c in cs})
             comp = comps.add(ids, comp_key)
+        by_identity[id(f.compliance)] = comp
         exc = -1
         if f.exception:
             exc = exceptions.add(f.exception, json.dumps(f.exception, sort_keys=True, default=str))

@@ -18,7 +18,7 @@ from auditor.engine.findings import Finding
 from auditor.result import ExceptionStatus, RunResult, TenantResult
 from auditor.soar.models import DriftNote, Inventory
 
-_LEVEL = 3
+_LEVEL = 1
 _CHUNK = 1 << 16
 
 
@@ -66,12 +66,13 @@ def _lines(blob: bytes) -> Iterator[str]:
         yield rest.decode("utf-8")
 
 
-def read_document(blob: bytes) -> dict[str, Any]:
-    """The stored findings.json document (a dict, as RunResult.to_dict() made it)."""
+def read_result(blob: bytes, inventories: dict[str, Inventory] | None = None) -> RunResult:
+    """The stored run as a RunResult, one finding at a time (no second copy as dicts)."""
     lines = _lines(blob)
     head: dict[str, Any] = json.loads(next(lines))
-    head["findings"] = [json.loads(line) for line in lines if line]
-    return head
+    result = result_from_dict(head, inventories)
+    result.findings = [Finding.from_dict(json.loads(line)) for line in lines if line]
+    return result
 
 
 def _dt(value: str | None) -> datetime | None:

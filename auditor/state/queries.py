@@ -224,7 +224,7 @@ def load_run(conn: Connection, run_id: str) -> RunResult:
         )
     ):
         inventories[tenant] = codec.unpack_inventory(inv)
-    return codec.result_from_dict(codec.read_document(blob), inventories)
+    return codec.read_result(blob, inventories)
 
 
 def last_time(conn: Connection, column: sa.Column[Any], status: str | None) -> datetime | None:

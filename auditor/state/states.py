@@ -57,7 +57,7 @@ def _sql(conn: Connection, text: str) -> str:
 
 def _datetimes(conn: Connection, direction: str) -> Callable[[Any], Any]:
     """Memoized UTCDateTime conversion for driver-level statements (values repeat a lot)."""
-    typ = UTCDateTime()
+    typ = UTCDateTime().dialect_impl(conn.dialect)
     proc = (
         typ.bind_processor(conn.dialect)
         if direction == "bind"

@@ -1,0 +1,149 @@
+"""TLS and proxy facts shared by the SOAR client, Google token requests, Slack and ``doctor``.
+
+- :func:`tls_problem` names what is wrong with a failed handshake (untrusted CA, self-signed,
+  expired, not yet valid, wrong host name, or a handshake that is not TLS 1.2+ at all) from
+  OpenSSL's verification code, with the fix a user can apply.
+- :func:`env_proxy_for` is the proxy that ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` choose
+  for a URL (the same decision ``requests`` makes), for clients that do not read ``NO_PROXY``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests.utils
+
+MIN_TLS = ssl.TLSVersion.TLSv1_2
+
+# OpenSSL X509_V_ERR_* codes -> kind
+_KINDS: dict[int, str] = {
+    2: "untrusted",  # unable to get issuer certificate
+    20: "untrusted",  # unable to get local issuer certificate
+    21: "untrusted",  # unable to verify the first certificate
+    18: "self_signed",  # self-signed certificate (depth zero)
+    19: "self_signed_chain",  # self-signed certificate in certificate chain
+    10: "expired",
+    9: "not_yet_valid",
+    62: "hostname",  # Hostname mismatch
+    64: "hostname",  # IP address mismatch
+}
+
+# kind -> (what is wrong, with {host}; the fix; the short advice in a client error line)
+_TEXTS: dict[str, tuple[str, str, str]] = {
+    "untrusted": (
+        "the certificate of {host} is issued by a CA this machine does not trust",
+        "put the issuing CA certificate (PEM) in the tenant's ca_bundle",
+        "see ca_bundle",
+    ),
+    "self_signed": (
+        "the certificate of {host} is self-signed",
+        "add that certificate (PEM) to the tenant's ca_bundle if it is the right one, or give "
+        "the server a certificate from a trusted CA",
+        "the server's certificate is self-signed: add it to ca_bundle",
+    ),
+    "self_signed_chain": (
+        "the certificate chain of {host} ends in a root CA this machine does not trust "
+        "(typical of a TLS-inspecting proxy)",
+        "put that root CA certificate (PEM) in the tenant's ca_bundle",
+        "the chain's root CA is not trusted (TLS inspection?): add it to ca_bundle",
+    ),
+    "expired": (
+        "the certificate of {host} has expired",
+        "the certificate must be renewed on the server; ca_bundle cannot make an expired "
+        "certificate valid",
+        "the server's certificate has expired and must be renewed",
+    ),
+    "not_yet_valid": (
+        "the certificate of {host} is not valid yet",
+        "check the clock of this machine, or wait for the certificate's start date",
+        "the certificate is not valid yet: check this machine's clock",
+    ),
+    "hostname": (
+        "the certificate of {host} is not issued for {host}",
+        "use the host name the certificate names in the tenant url, or have the certificate "
+        "reissued for {host}",
+        "the certificate is not issued for this host name: check the tenant url",
+    ),
+    "handshake": (
+        "the TLS handshake with {host} failed",
+        "check that the url is the HTTPS endpoint of the tenant and that the server (or the "
+        "proxy) speaks TLS 1.2 or newer",
+        "is it an HTTPS endpoint speaking TLS 1.2 or newer?",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TlsProblem:
+    """What went wrong in a TLS handshake. ``reason``: OpenSSL's own words."""
+
+    kind: str
+    reason: str
+
+    def what(self, host: str) -> str:
+        return _TEXTS[self.kind][0].format(host=host)
+
+    def fix(self, host: str) -> str:
+        return _TEXTS[self.kind][1].format(host=host)
+
+    def client_reason(self, host: str) -> str:
+        """The one-line reason of a SoarError (``host`` with its port)."""
+        advice = _TEXTS[self.kind][2]
+        if self.kind == "handshake":
+            return f"TLS handshake with {host} failed ({self.reason}); {advice}"
+        return f"TLS verification of {host} failed ({self.reason}); {advice}"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (args, ``reason``, cause, context), breadth first."""
+    seen: set[int] = set()
+    queue: list[BaseException] = [exc]
+    while queue:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [*current.args, getattr(current, "reason", None), current.__cause__,
+                 current.__context__]
+        queue.extend(e for e in inner if isinstance(e, BaseException))
+
+
+def tls_problem(exc: BaseException) -> TlsProblem | None:
+    """The TLS problem inside ``exc`` (a requests/urllib3/ssl error), or None if it is not one."""
+    found: ssl.SSLError | None = None
+    for inner in _chain(exc):
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            message = str(inner.verify_message or "certificate verify failed").rstrip(".")
+            return TlsProblem(_KINDS.get(inner.verify_code, "untrusted"), message)
+        if isinstance(inner, ssl.SSLError) and found is None:
+            found = inner
+    if found is None:
+        return None
+    reason = found.reason or found.strerror or type(found).__name__
+    return TlsProblem("handshake", str(reason).replace("_", " ").lower())
+
+
+def client_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """A verifying client context, TLS 1.2 or newer: the system store, certifi's, ``ca_bundle``
+    (the one the SOAR client uses; see :func:`auditor.soar.client.trust_context`)."""
+    from auditor.soar.client import trust_context
+
+    return trust_context(ca_bundle)
+
+
+def env_proxy_for(url: str) -> str | None:
+    """The proxy URL the environment chooses for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``/
+    ``ALL_PROXY``, unless ``NO_PROXY`` excludes the host), or None for a direct connection."""
+    proxies = requests.utils.get_environ_proxies(url)
+    return requests.utils.select_proxy(url, proxies)
+
+
+def proxy_label(proxy: str) -> str:
+    """``host:port`` of a proxy URL (never its credentials)."""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
