@@ -1,15 +1,16 @@
 """The findings as the HTML report embeds them: compact JSON, safe inside a <script> element.
 
-Layout (``v`` 1), read by templates/report.js. Repeated values are stored once and referenced by
-index, so 100,000 findings stay a few tens of megabytes:
+Layout (``v`` 1), read by templates/report.js. Every repeated value is stored once and referenced
+by index, so 100,000 findings stay around ten megabytes:
 
-- ``rules``: [[id, title]], ``tenants``: [name], ``s``: shared strings (titles, remediation),
-  ``x``: distinct exception entries, ``controls``: [[framework key, framework label, control]],
-  ``c``: distinct compliance mappings as lists of ``controls`` indices;
+- ``rules``: [[id, title]]; ``tenants``: [name]; ``s``: shared strings (titles, messages and
+  remediation with the key's name replaced by NUL, first-seen times); ``x``: exception entries;
+  ``controls``: [[framework key, framework label, control]]; ``c``: compliance mappings as lists
+  of ``controls`` indices; ``ek``: evidence key lists; ``ev``: evidence values;
 - ``f``: one array per finding, in the report's default order (severity, rule, tenant, key):
   [id, rule, severity, status, lifecycle, tenant, resource type (0 key, 1 tenant), resource id,
-  resource name, message, title (s), remediation (s), first seen, exception (x or -1),
-  compliance (c), evidence (object or 0)].
+  resource name, message (s), title (s), remediation (s), first seen (s or -1),
+  exception (x or -1), compliance (c), evidence ([ek, ev, ev...] or 0)].
 """
 
 from __future__ import annotations
@@ -72,34 +73,72 @@ def _enum(values: tuple[str, ...], value: str) -> int:
         return -1
 
 
+def _template(text: str, name: str) -> str:
+    """``text`` with the key's name replaced by NUL, so that the same sentence about many keys
+    is stored once; the page puts the name back (split/join: exact for any text without NUL)."""
+    if not name or "\x00" in text or "\x00" in name:
+        return text
+    return text.replace(name, "\x00")
+
+
+class _Evidence:
+    """Evidence dicts as [shape, value, value...]: key lists and values are stored once."""
+
+    def __init__(self) -> None:
+        self.shapes = _Interner()
+        self.values = _Interner()
+
+    def add(self, evidence: dict[str, Any]) -> list[int] | int:
+        if not evidence:
+            return 0
+        shape = self.shapes.add(list(evidence), "\x1f".join(evidence))
+        return [shape, *(
+            self.values.add(v, json.dumps(v, sort_keys=True, default=json_default))
+            for v in evidence.values()
+        )]
+
+
+class _Compliance:
+    def __init__(self) -> None:
+        self.controls = _Interner()  # [framework key, framework label, control]
+        self.mappings = _Interner()  # sorted lists of control indices
+        self._by_identity: dict[int, int] = {}  # a rule's findings share its mapping dict
+
+    def add(self, compliance: dict[str, list[str]]) -> int:
+        found = self._by_identity.get(id(compliance))
+        if found is None:
+            key = json.dumps(compliance, sort_keys=True, default=str)
+            found = self.mappings.get(key)
+            if found is None:
+                ids = sorted({self.controls.add([fw, framework_label(fw), str(c)], f"{fw}\x1f{c}")
+                              for fw, cs in compliance.items() for c in cs})
+                found = self.mappings.add(ids, key)
+            self._by_identity[id(compliance)] = found
+        return found
+
+
 def encode(result: RunResult) -> tuple[Markup, FilterOptions]:
     findings: list[Finding] = sorted(result.findings, key=finding_order)
-    rules, tenants, strings, exceptions, controls, comps = (_Interner() for _ in range(6))
+    rules, tenants, strings, exceptions = (_Interner() for _ in range(4))
+    evidence, compliance = _Evidence(), _Compliance()
     rule_titles: dict[str, str] = {}
     for t in result.tenants:
         tenants.add(t.name)
     rows = []
-    by_identity: dict[int, int] = {}  # findings of one rule share its mapping dict: key it once
     for f in findings:
         rule_titles.setdefault(f.rule_id, f.title)
-        comp = by_identity.get(id(f.compliance))
-        if comp is None:
-            comp_key = json.dumps(f.compliance, sort_keys=True, default=str)
-            comp = comps.get(comp_key)
-        if comp is None:
-            ids = sorted({controls.add([fw, framework_label(fw), str(c)], f"{fw}\x1f{c}")
-                          for fw, cs in f.compliance.items() for c in cs})
-            comp = comps.add(ids, comp_key)
-        by_identity[id(f.compliance)] = comp
+        name = f.resource.name
         exc = -1
         if f.exception:
             exc = exceptions.add(f.exception, json.dumps(f.exception, sort_keys=True, default=str))
+        seen = iso(f.first_seen)
         rows.append([
             f.id, rules.add(f.rule_id), _enum(SEVERITIES, f.severity),
             _enum(STATUSES, f.status), _enum(LIFECYCLES, f.lifecycle), tenants.add(f.tenant),
-            0 if f.resource.type == "api_key" else 1, f.resource.id, f.resource.name,
-            f.message, strings.add(f.title), strings.add(f.remediation), iso(f.first_seen),
-            exc, comp, f.evidence or 0,
+            0 if f.resource.type == "api_key" else 1, f.resource.id, name,
+            strings.add(_template(f.message, name)), strings.add(f.title),
+            strings.add(_template(f.remediation, name)), -1 if seen is None else strings.add(seen),
+            exc, compliance.add(f.compliance), evidence.add(f.evidence),
         ])
     data = {
         "v": 1,
@@ -108,12 +147,14 @@ def encode(result: RunResult) -> tuple[Markup, FilterOptions]:
         "tenants": tenants.items,
         "s": strings.items,
         "x": exceptions.items,
-        "controls": controls.items,
-        "c": comps.items,
+        "controls": compliance.controls.items,
+        "c": compliance.mappings.items,
+        "ek": evidence.shapes.items,
+        "ev": evidence.values.items,
         "f": rows,
     }
     by_framework: dict[str, list[tuple[int, str]]] = {}
-    for i, (_fw, label, control) in enumerate(controls.items):
+    for i, (_fw, label, control) in enumerate(compliance.controls.items):
         by_framework.setdefault(label, []).append((i, control))
     options = FilterOptions(
         rules=sorted(((i, r, rule_titles.get(r, "")) for i, r in enumerate(rules.items)),

@@ -28,6 +28,7 @@ from urllib3.util.retry import Retry
 
 from auditor import __version__
 from auditor.logs import REDACTED, register_secret, scrub
+from auditor.soar.tls import MIN_TLS, env_proxy_for, proxy_label, tls_problem
 from auditor.textsafe import term_safe
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
 @functools.lru_cache(maxsize=16)
 def _trust_context(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
+    ctx.minimum_version = MIN_TLS  # TLS 1.2 or newer, whatever the system default says
     ctx.load_verify_locations(cafile=certifi.where())
     if ca_bundle:
         ctx.load_verify_locations(cafile=ca_bundle)
@@ -311,9 +313,18 @@ class SoarClient:
     def _describe(self, exc: requests.RequestException) -> str:
         text = str(exc)
         if isinstance(exc, requests.exceptions.SSLError):
+            problem = tls_problem(exc)
+            if problem is not None:
+                return problem.client_reason(self._host)
             found = re.search(r"certificate verify failed: ([^()'\"]+)", text)
             why = found.group(1).strip() if found else "handshake failed"
             return f"TLS verification of {self._host} failed ({why}); see ca_bundle"
+        if isinstance(exc, requests.exceptions.ProxyError):
+            proxy = self._proxy()
+            via = f" through the proxy {proxy}" if proxy else " through the proxy"
+            why = "the proxy refused the tunnel" if "Tunnel connection failed" in text else (
+                "the proxy is not reachable")
+            return f"cannot reach {self._host}{via}: {why} (check HTTPS_PROXY / NO_PROXY)"
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return f"connecting to {self._host} timed out after {self._timeout[0]:g}s"
         if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
@@ -329,6 +340,10 @@ class SoarClient:
                 why = "connection failed"
             return f"cannot reach {self._host}: {why}"
         return f"request failed ({type(exc).__name__})"
+
+    def _proxy(self) -> str | None:
+        proxy = env_proxy_for(self.base_url)
+        return proxy_label(proxy) if proxy else None
 
     def _redact(self, text: str) -> str:
         try:
