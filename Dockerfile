@@ -28,7 +28,8 @@ LABEL org.opencontainers.image.title="soar-key-auditor" \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 tzdata ca-certificates \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 auditor \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/soar-auditor \
       --no-create-home --shell /usr/sbin/nologin auditor \

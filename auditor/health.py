@@ -113,12 +113,12 @@ class Health:
 
     def audit_failed(self, status: str, error: str, now: datetime) -> None:
         with self._lock:
+            if self.state in ("running", "stopping") and self.last_start is not None:
+                self.last_duration_seconds = round((now - self.last_start).total_seconds(), 3)
             self.state = "idle" if status == "error" else self.state
             self.last_finish = now
             self.last_status = status
             self.last_error = error
-            if self.last_start is not None:
-                self.last_duration_seconds = round((now - self.last_start).total_seconds(), 3)
             self.audits[status] = self.audits.get(status, 0) + 1
 
     def slot_done_elsewhere(self, slot: datetime) -> None:

@@ -12,25 +12,25 @@
 - Stop: no new audit starts; one in progress may finish within ``shutdown_grace_seconds``, else it
   is abandoned (recorded as interrupted) and the process exits 0 all the same.
 
-Also here: ``--shard I/N`` for ``run`` (:func:`parse_shard`, :func:`select_shard`).
+``parse_shard`` and ``select_shard`` (``run --shard I/N``) live in :mod:`auditor.shard`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from auditor.config import Config, ConfigError, load_config
 from auditor.result import iso
+from auditor.shard import parse_shard, select_shard
 
 if TYPE_CHECKING:
     from auditor.health import Health, HealthServer
@@ -38,63 +38,10 @@ if TYPE_CHECKING:
     from auditor.state import Store
 
 log = logging.getLogger("auditor.schedule")
+__all__ = ["Scheduler", "parse_shard", "select_shard"]
 
 AuditFn = Callable[["Config", "Store", datetime], "RunResult"]
 StoreFn = Callable[["Config"], "Store"]
-
-
-# ------------------------------------------------------------------------------------------------
-# Sharding (run --shard I/N, or JOB_COMPLETION_INDEX of an indexed Kubernetes Job)
-SHARD_COUNT_ENV = "SOAR_AUDITOR_SHARD_COUNT"
-
-
-def parse_shard(value: str | None, env: Mapping[str, str]) -> tuple[int, int] | None:
-    """``"I/N"`` (0 <= I < N) -> (I, N). Without a value: JOB_COMPLETION_INDEX with
-    SOAR_AUDITOR_SHARD_COUNT (an indexed Job sets the first; its manifest sets the second to
-    ``completions``). None when neither is given: every tenant. ValueError when malformed."""
-    if value is None or not value.strip():
-        index = env.get("JOB_COMPLETION_INDEX", "").strip()
-        if not index:
-            return None
-        count = env.get(SHARD_COUNT_ENV, "").strip()
-        if not count:
-            raise ValueError(
-                f"JOB_COMPLETION_INDEX is set ({index}) but {SHARD_COUNT_ENV} is not: set it to "
-                "the Job's completions, or pass --shard I/N"
-            )
-        value, source = f"{index}/{count}", f"JOB_COMPLETION_INDEX/{SHARD_COUNT_ENV}"
-    else:
-        source = "--shard"
-    parts = value.strip().split("/")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"{source}: expected I/N with whole numbers (e.g. 0/4), got {value!r}")
-    i, n = int(parts[0]), int(parts[1])
-    if n < 1 or not 0 <= i < n:
-        raise ValueError(f"{source}: shard index must be 0 to N-1 and N at least 1, got {value!r}")
-    return i, n
-
-
-class _Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-T = TypeVar("T", bound=_Named)
-
-
-def select_shard(tenants: Sequence[T], shard: tuple[int, int] | None) -> list[T]:
-    """The tenants of shard (I, N): those whose name hashes (SHA-256) to I modulo N.
-
-    Stable: a tenant stays in its shard when others are added or removed, so its history is
-    always written by the same Job index. Every tenant is in exactly one shard. A shard may be
-    empty when there are few tenants (the caller should then exit 0 with nothing to do)."""
-    if shard is None:
-        return list(tenants)
-    index, count = shard
-    return [
-        t for t in tenants
-        if int.from_bytes(hashlib.sha256(t.name.encode()).digest()[:8], "big") % count == index
-    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -230,11 +177,11 @@ class Scheduler:
         log.info("schedule changed to %s", self._describe())
 
     # -- catch-up ------------------------------------------------------------------------------
-    def _catch_up_slot(self, now: datetime) -> datetime | None:
+    def _catch_up_slot(self) -> datetime | None:
         """The missed slot to audit at start, or None (also records what the store knows)."""
         from auditor.crontab import previous_fire_time
 
-        slot = _aware(previous_fire_time(self._trigger(self.config), now))
+        trigger = self._trigger(self.config)
         try:
             store = self._open_store(self.config)
             try:
@@ -243,7 +190,8 @@ class Scheduler:
                 store.close()
         except Exception as exc:  # noqa: BLE001  (the daemon must start; the audit retries)
             log.error("cannot read the state store at start: %s", exc)
-            return slot
+            return previous_fire_time(trigger, datetime.now(UTC))
+        slot = previous_fire_time(trigger, datetime.now(UTC))  # after the (maybe slow) store
         self.health.update(last_success=last)
         if slot is None:
             return None
@@ -293,31 +241,50 @@ class Scheduler:
             log.error("%s audit failed: cannot open the state store: %s", reason, exc)
             return
         try:
-            if slot is not None:
-                key = iso(slot) if reason == "scheduled" else f"{reason}:{iso(slot)}"
-                if not store.claim_slot(str(key), self.owner):
-                    log.info("slot %s is audited by another replica; skipping", key)
-                    self.health.slot_done_elsewhere(slot)
-                    return
-            started = datetime.now(UTC).replace(microsecond=0)
-            self._run_id = started.strftime("%Y%m%dT%H%M%SZ")
-            self.health.audit_started(started, self._run_id)
-            self._beat()
-            log.info("%s audit starting%s", reason, f" (slot {iso(slot)})" if slot else "")
-            try:
-                result = self._audit_fn(config, store, started)
-            except Exception as exc:  # noqa: BLE001  (one failed audit must not stop the daemon)
-                self.health.audit_failed("error", str(exc), datetime.now(UTC))
-                log.error("%s audit failed: %s", reason, exc)
+            if slot is not None and not self._claim(store, reason, slot):
                 return
-            self.health.audit_finished(result, slot, datetime.now(UTC))
-            self._log_result(result)
+            # Under the audit lock (re-entrant: the pipeline takes it again), so that a catch-up
+            # can see an audit another replica finished meanwhile.
+            with store.audit_lock(wait=True, timeout=config.schedule.misfire_grace_seconds):
+                if reason == "catch-up" and slot is not None and self._caught_up(store, slot):
+                    return
+                self._run(config, store, reason, slot)
+        except Exception as exc:  # noqa: BLE001  (one failed audit must not stop the daemon)
+            self.health.audit_failed("error", str(exc), datetime.now(UTC))
+            log.error("%s audit failed: %s", reason, exc)
         finally:
             try:
                 store.close()
             except Exception as exc:  # noqa: BLE001
                 log.warning("closing the state store: %s", exc)
             self._beat()
+
+    def _claim(self, store: Store, reason: str, slot: datetime) -> bool:
+        key = iso(slot) if reason == "scheduled" else f"{reason}:{iso(slot)}"
+        if store.claim_slot(str(key), self.owner):
+            return True
+        log.info("slot %s is audited by another replica; skipping", key)
+        self.health.slot_done_elsewhere(slot)
+        return False
+
+    def _caught_up(self, store: Store, slot: datetime) -> bool:
+        last = _aware(store.last_successful_audit())
+        if last is None or last < slot:
+            return False
+        log.info("no catch-up needed: another replica's audit finished at %s", iso(last))
+        self.health.update(last_success=last)
+        self.health.slot_done_elsewhere(slot)
+        return True
+
+    def _run(self, config: Config, store: Store, reason: str, slot: datetime | None) -> None:
+        started = datetime.now(UTC).replace(microsecond=0)
+        self._run_id = started.strftime("%Y%m%dT%H%M%SZ")
+        self.health.audit_started(started, self._run_id)
+        self._beat()
+        log.info("%s audit starting%s", reason, f" (slot {iso(slot)})" if slot else "")
+        result = self._audit_fn(config, store, started)
+        self.health.audit_finished(result, slot, datetime.now(UTC))
+        self._log_result(result)
 
     def _log_result(self, result: RunResult) -> None:
         summary = result.summary()
@@ -365,8 +332,8 @@ class Scheduler:
         self._install_signals()
         self._beat()
         self._start_server()
+        catch_up = self._catch_up_slot()
         now = datetime.now(UTC)
-        catch_up = self._catch_up_slot(now)
         sched = BackgroundScheduler(timezone=UTC)
         self._scheduler = sched
         grace = self.config.schedule.misfire_grace_seconds

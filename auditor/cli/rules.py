@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,19 +95,23 @@ def _show_text(meta: dict[str, Any]) -> str:
     def safe(value: object) -> str:
         return term_safe(value, keep_newlines=True)
 
+    def para(value: object) -> str:
+        return textwrap.fill(safe(value), width=96, initial_indent="  ", subsequent_indent="  ",
+                             break_long_words=False, break_on_hyphens=False)
+
     lines = [
         f"{safe(meta['id'])}  [{meta['severity']}]  {safe(meta['title'])}",
         f"resource: {meta['resource']}    source: {safe(meta['source'])}",
         "",
         "Description:",
-        f"  {safe(meta['description'])}",
+        para(meta["description"]),
     ]
     if meta["risk"]:
-        lines += ["", "Risk:", f"  {safe(meta['risk'])}"]
-    lines += ["", "Remediation:", f"  {safe(meta['remediation'])}", "", "Compliance:"]
+        lines += ["", "Risk:", para(meta["risk"])]
+    lines += ["", "Remediation:", para(meta["remediation"]), "", "Compliance:"]
     for framework, controls in meta["compliance"].items():
         title = FRAMEWORK_TITLES.get(framework, framework)
-        lines.append(f"  {safe(framework)} ({safe(title)}): {safe(', '.join(controls))}")
+        lines.append(f"  {safe(title)} [{safe(framework)}]: {safe(', '.join(controls))}")
     if not meta["compliance"]:
         lines.append("  (none)")
     if meta["references"]:

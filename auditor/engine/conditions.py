@@ -191,6 +191,10 @@ def _leaf(
         return None
 
 
+def _an(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def _check_scalar(spec: FactSpec, value: Any) -> Any:
     kind = spec.type
     if value is None:
@@ -201,7 +205,7 @@ def _check_scalar(spec: FactSpec, value: Any) -> Any:
         or (kind in ("str", "enum") and isinstance(value, str))
     )
     if not ok:
-        raise ValueError(f"{value!r} is not a {'text' if kind == 'enum' else kind} value")
+        raise ValueError(f"{value!r} is not {_an('text' if kind == 'enum' else kind)} value")
     if kind == "enum" and value not in spec.choices:
         raise ValueError(f"{value!r} is not one of {', '.join(spec.choices)}"
                          f"{suggest(value, spec.choices)}")
@@ -247,8 +251,12 @@ def _build(spec: FactSpec, op: str, value: Any) -> Predicate:
         want = "int" if op in ("gt", "gte", "lt", "lte") else None
         if op in ("in", "not_in", "contains_any"):
             want = "list"
+        if op in ("equals", "not_equals"):
+            want = {"enum": "str"}.get(spec.type, spec.type)
+            if ptype != want:
+                raise ValueError(f"parameter {param} is {_an(ptype)}, not {_an(want)}")
         if (want == "int" and ptype != "int") or (want == "list" and not ptype.startswith("list")):
-            raise ValueError(f"parameter {param} is a {ptype}, not a {want}")
+            raise ValueError(f"parameter {param} is {_an(ptype)}, not {_an(str(want))}")
         if op == "matches":
             raise ValueError("matches takes a literal regular expression")
         return _with_param(name, test, param)
@@ -303,7 +311,7 @@ def _is(spec: FactSpec, value: Any) -> Predicate:
         raise ValueError(f"is: takes one of {', '.join(IS_VALUES)}{suggest(value, IS_VALUES)}")
     if value in ("empty", "non_empty") and spec.type not in ("list[str]", "list[int]", "str",
                                                              "dict"):
-        raise ValueError(f"{value} is for lists and text, not a {spec.type} fact")
+        raise ValueError(f"{value} is for lists and text, not {_an(spec.type)} fact")
 
     if value == "unknown":
         return lambda facts, params: facts[name] is None

@@ -67,7 +67,7 @@ def _finding(
             message = rule.unknown_message.render(facts, params)
         else:
             message = (f"{resource.name}: could not decide \"{rule.title}\": "
-                       + "; ".join(reasons.values()))
+                       + "; ".join(dict.fromkeys(reasons.values())))
     return Finding(
         rule_id=rule.id,
         title=rule.title,
@@ -108,9 +108,11 @@ def evaluate_tenant(
         facts = KeyFacts(ctx, key)
         resource: Resource | None = None
         for rule in key_rules:
-            verdict = _verdict(rule, facts, pdict)
+            verdict = rule.when.predicate(facts, pdict)
             if verdict is False:
-                continue
+                if rule.unknown_when is None or rule.unknown_when.predicate(facts, pdict) is False:
+                    continue
+                verdict = None
             if resource is None:
                 resource = Resource("api_key", key.id, key.name)
             findings.append(

@@ -125,19 +125,19 @@ def _is_system(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool:
 
 
 @fact("created_at", "datetime", "When the key was created.", nullable=True,
-       unknown_reason="the API gave no creation time for this key")
+      unknown_reason="the API gave no creation time for this key")
 def _created(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> datetime | None:
     return key.created_at
 
 
 @fact("modified_at", "datetime", "When the key was last modified.", nullable=True,
-       unknown_reason="the API gave no modification time for this key")
+      unknown_reason="the API gave no modification time for this key")
 def _modified(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> datetime | None:
     return key.modified_at
 
 
 @fact("age_days", "int", "Whole days from the key's creation to the audit.", nullable=True,
-       unknown_reason="the API gave no creation time for this key")
+      unknown_reason="the API gave no creation time for this key")
 def _age(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> int | None:
     return None if key.created_at is None else (ctx.now - key.created_at).days
 
@@ -158,7 +158,7 @@ def role_label(ctx: TenantContext, rid: int) -> str:
 
 
 @fact("group_ids", "list[int]", "Ids of the key's permission groups (permissionGroupId and "
-       "permissionGroupIds together).")
+      "permissionGroupIds together).")
 def _group_ids(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> tuple[int, ...]:
     return key.group_ids
 
@@ -171,7 +171,7 @@ def _groups_evidence(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[dict[
 
 
 @fact("groups", "list[str]", "Names of the key's permission groups that the tenant has "
-       "(evidence: id, name and All Environments state of each).", evidence=_groups_evidence)
+      "(evidence: id, name and All Environments state of each).", evidence=_groups_evidence)
 def _groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     return [ctx.groups[i].name for i in key.group_ids if i in ctx.groups]
 
@@ -183,8 +183,20 @@ def _missing_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[int]:
     return [i for i in key.group_ids if i not in ctx.groups]
 
 
+@fact("group_problem", "str", "What is wrong with the key's permission groups, in words (empty "
+      "when nothing is): no group, or group ids the tenant does not have.")
+def _group_problem(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> str:
+    if not key.group_ids:
+        return "has no permission group"
+    missing = f["missing_group_ids"]
+    if missing:
+        return "names permission group ids that the tenant does not have: " + ", ".join(
+            map(str, missing))
+    return ""
+
+
 @fact("admin_groups", "list[str]", "The key's groups named in the `admin_permission_groups` "
-       "parameter (case-insensitive).")
+      "parameter (case-insensitive).")
 def _admin_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     if ctx.admin_group_ids.isdisjoint(key.group_ids):
         return []
@@ -192,9 +204,9 @@ def _admin_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
 
 
 @fact("has_all_environments", "bool", "The key has All Environments: true when any of its "
-       "groups has it, false when every group lacks it (or it has no group), else unknown.",
-       nullable=True, unknown_reason="the All Environments state of a permission group of the "
-       "key could not be read (see the groups in the evidence)")
+      "groups has it, false when every group lacks it (or it has no group), else unknown.",
+      nullable=True, unknown_reason="the All Environments state of a permission group of the "
+      "key could not be read (see the groups in the evidence)")
 def _has_all(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool | None:
     result: bool | None = False
     for gid in key.group_ids:
@@ -214,7 +226,7 @@ def _all_env_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
 
 
 @fact("unknown_state_groups", "list[str]", "The key's groups whose All Environments state "
-       "could not be read.")
+      "could not be read.")
 def _unknown_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     return [ctx.groups[i].name for i in key.group_ids
             if i in ctx.groups and ctx.groups[i].all_environments is None]
@@ -230,7 +242,7 @@ def _roles_evidence(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[dict[s
 
 
 @fact("roles", "list[str]", "Names of the key's SOC roles that the tenant has "
-       "(evidence: id and name of each).", evidence=_roles_evidence)
+      "(evidence: id and name of each).", evidence=_roles_evidence)
 def _roles(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     return [ctx.roles[i].name for i in key.role_ids if i in ctx.roles]
 
@@ -242,8 +254,19 @@ def _missing_roles(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[int]:
     return [i for i in key.role_ids if i not in ctx.roles]
 
 
+@fact("role_problem", "str", "What is wrong with the key's SOC roles, in words (empty when "
+      "nothing is): no role, or role ids the tenant does not have.")
+def _role_problem(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> str:
+    if not key.role_ids:
+        return "has no SOC role"
+    missing = f["missing_role_ids"]
+    if missing:
+        return "names SOC role ids that the tenant does not have: " + ", ".join(map(str, missing))
+    return ""
+
+
 @fact("privileged_roles", "list[str]", "The key's roles named in the `privileged_soc_roles` "
-       "parameter (case-insensitive).")
+      "parameter (case-insensitive).")
 def _privileged(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     if ctx.privileged_role_ids.isdisjoint(key.role_ids):
         return []
@@ -257,13 +280,13 @@ def _pattern_set(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool:
 
 
 @fact("name_matches_pattern", "bool", "The key's name fully matches `key_name_pattern` "
-       "(true when no pattern is set).")
+      "(true when no pattern is set).")
 def _pattern_match(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool:
     return ctx.name_pattern is None or ctx.name_pattern.fullmatch(key.name) is not None
 
 
 @fact("duplicate_name", "bool", "Another key of the tenant has the same name (case-insensitive, "
-       "trimmed).")
+      "trimmed).")
 def _duplicate(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool:
     return len(ctx.keys_by_name.get(fold(key.name), ())) > 1
 

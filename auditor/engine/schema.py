@@ -19,7 +19,7 @@ ResourceKind = Literal["api_key", "tenant"]
 FRAMEWORKS: dict[str, tuple[str, str]] = {
     "nist-800-53-r5": ("NIST SP 800-53 Rev. 5", r"[A-Z]{2}-\d{1,2}(\(\d{1,2}\))?"),
     "cis-v8": ("CIS Controls v8", r"\d{1,2}(\.\d{1,2})?"),
-    "soc2": ("SOC 2 (2017 Trust Services Criteria)", r"(CC|A|C|PI|P)\d{1,2}\.\d{1,2}"),
+    "soc2": ("SOC 2 Trust Services Criteria", r"(CC|A|C|PI|P)\d{1,2}\.\d{1,2}"),
     "iso27001-2022": ("ISO/IEC 27001:2022 Annex A", r"A\.[5-8]\.\d{1,2}"),
 }
 FRAMEWORK_TITLES: dict[str, str] = {k: title for k, (title, _) in FRAMEWORKS.items()}

@@ -31,12 +31,11 @@ class Template:
         return tuple(name for _, name, _ in self.parts if name is not None)
 
     def render(self, facts: Mapping[str, Any], params: Mapping[str, Any]) -> str:
-        out: list[str] = []
-        for literal, name, is_param in self.parts:
-            out.append(literal)
-            if name is not None:
-                out.append(display(params[name] if is_param else facts[name]))
-        return "".join(out)
+        return "".join([
+            literal if name is None
+            else literal + display(params[name] if is_param else facts[name])
+            for literal, name, is_param in self.parts
+        ])
 
 
 def compile_template(
@@ -74,7 +73,7 @@ def display(value: Any) -> str:
     """A fact's value as message text."""
     kind = type(value)
     if kind is str:
-        return str(value)
+        return value  # type: ignore[no-any-return]
     if kind is int:
         return str(value)
     if value is None:

@@ -113,6 +113,7 @@ def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
     unknown = [f for f in ordered if f.status == "unknown"]
     muted = [f for f in ordered if f.status == "muted"]
     today = result.started_at.date()
+    groups = views.exception_groups(muted, today)
     return {
         "run": result,
         "status": result.status,
@@ -131,7 +132,8 @@ def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
         "unknown_total": len(unknown),
         "muted": muted[:SECTION_LIMIT],
         "muted_total": len(muted),
-        "exception_groups": views.exception_groups(muted, today),
+        "exception_groups": groups[:SECTION_LIMIT],
+        "exception_groups_total": len(groups),
         "expired": result.exceptions.expired,
         "unused": result.exceptions.unused,
         "today": today,

@@ -9,7 +9,8 @@ by index, so 100,000 findings stay around ten megabytes:
   of ``controls`` indices; ``ek``: evidence key lists; ``ev``: evidence values;
 - ``f``: one array per finding, in the report's default order (severity, rule, tenant, key):
   [id, rule, severity, status, lifecycle, tenant, resource type (0 key, 1 tenant), resource id,
-  resource name, message (s), title (s), remediation (s), first seen (s or -1),
+  resource name, message (s, or the text itself), title (s), remediation (s, or the text
+  itself), first seen (s or -1),
   exception (x or -1), compliance (c), evidence ([ek, ev, ev...] or 0)].
 """
 
@@ -73,12 +74,13 @@ def _enum(values: tuple[str, ...], value: str) -> int:
         return -1
 
 
-def _template(text: str, name: str) -> str:
-    """``text`` with the key's name replaced by NUL, so that the same sentence about many keys
-    is stored once; the page puts the name back (split/join: exact for any text without NUL)."""
-    if not name or "\x00" in text or "\x00" in name:
+def _sentence(strings: _Interner, text: str, name: str) -> int | str:
+    """The index of ``text`` in the shared strings with the key's name replaced by NUL, so the
+    same sentence about many keys is stored once; the page puts the name back (split/join, exact
+    when neither holds a NUL). A text that cannot be templated is kept verbatim, as a string."""
+    if "\x00" in text or "\x00" in name:
         return text
-    return text.replace(name, "\x00")
+    return strings.add(text.replace(name, "\x00") if name else text)
 
 
 class _Evidence:
@@ -92,10 +94,20 @@ class _Evidence:
         if not evidence:
             return 0
         shape = self.shapes.add(list(evidence), "\x1f".join(evidence))
-        return [shape, *(
-            self.values.add(v, json.dumps(v, sort_keys=True, default=json_default))
-            for v in evidence.values()
-        )]
+        return [shape, *(self.values.add(v, _value_key(v)) for v in evidence.values())]
+
+
+def _value_key(value: object) -> str:
+    """A key that is equal exactly when the JSON of two values is (fast paths first)."""
+    if isinstance(value, str):
+        return "s" + value
+    if isinstance(value, bool) or value is None:
+        return "j" + json.dumps(value)
+    if isinstance(value, int):
+        return f"i{value}"
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return "l" + "\x1e".join(value)
+    return "j" + json.dumps(value, sort_keys=True, default=json_default)
 
 
 class _Compliance:
@@ -136,8 +148,8 @@ def encode(result: RunResult) -> tuple[Markup, FilterOptions]:
             f.id, rules.add(f.rule_id), _enum(SEVERITIES, f.severity),
             _enum(STATUSES, f.status), _enum(LIFECYCLES, f.lifecycle), tenants.add(f.tenant),
             0 if f.resource.type == "api_key" else 1, f.resource.id, name,
-            strings.add(_template(f.message, name)), strings.add(f.title),
-            strings.add(_template(f.remediation, name)), -1 if seen is None else strings.add(seen),
+            _sentence(strings, f.message, name), strings.add(f.title),
+            _sentence(strings, f.remediation, name), -1 if seen is None else strings.add(seen),
             exc, compliance.add(f.compliance), evidence.add(f.evidence),
         ])
     data = {

@@ -28,12 +28,33 @@ def dump_json(data: object, path: Path) -> None:
         handle.write("\n")
 
 
+def _dumps(value: object, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=json_default)
+
+
+def dump_findings(data: dict[str, Any], path: Path) -> None:
+    """findings.json: indented like ``indent=2``, except that each finding is one line. Same
+    JSON; a finding is one grep hit, and 100,000 of them write in a third of the time (the
+    C encoder does not indent)."""
+    with atomic_text(path) as handle:
+        handle.write("{")
+        for i, (key, value) in enumerate(data.items()):
+            handle.write(("," if i else "") + "\n  " + _dumps(key) + ": ")
+            if key == "findings" and isinstance(value, list) and value:
+                handle.write("[\n    ")
+                handle.write(",\n    ".join(_dumps(f, None) for f in value))
+                handle.write("\n  ]")
+            else:  # JSON text has no raw line break inside a string: only layout ones
+                handle.write(_dumps(value).replace("\n", "\n  "))
+        handle.write("\n}\n")
+
+
 class JsonReporter:
     name = "json"
     filename = "findings.json"
 
     def write(self, result: RunResult, path: Path, context: ReportContext) -> None:
-        dump_json(result.to_dict(), path)
+        dump_findings(result.to_dict(), path)
 
 
 class InventoryReporter:

@@ -73,6 +73,7 @@ class SimulatorServer:
         self._phase: str | None = None
         self._faults = [_ActiveFault(f) for f in scenario.faults]
         self._latency_ms = scenario.latency_ms
+        self._bearer_tokens = tuple(scenario.bearer_tokens)
         self._log: list[tuple[str, str]] = []
         self._spans: list[RequestSpan] = []
         self._in_flight = 0
@@ -166,6 +167,14 @@ class SimulatorServer:
         with self._lock:
             self._latency_ms = latency_ms
 
+    def set_bearer_tokens(self, tokens: Iterable[str]) -> None:
+        """Replace the accepted Bearer tokens (e.g. revoke an old token, accept a new one)."""
+        accepted = tuple(tokens)
+        if any(len(t) < 4 for t in accepted):
+            raise ValueError("a bearer token needs at least 4 characters")
+        with self._lock:
+            self._bearer_tokens = accepted
+
     @property
     def request_log(self) -> list[tuple[str, str]]:
         """(method, path) of every API request seen (control endpoints excluded)."""
@@ -248,7 +257,9 @@ class SimulatorServer:
         auth = headers.get("authorization") or ""
         if auth[:7].lower() == "bearer ":
             token = auth[7:].strip().encode()
-            return any(hmac.compare_digest(token, t.encode()) for t in self.scenario.bearer_tokens)
+            with self._lock:
+                accepted = self._bearer_tokens
+            return any(hmac.compare_digest(token, t.encode()) for t in accepted)
         return False
 
     def _control(self, method: str, path: str, body: bytes) -> Reply:

@@ -14,6 +14,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,25 +75,53 @@ def collect_tenant(
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> TenantCollection:
     """Collect one tenant; never raises for a tenant problem (the error is in the result)."""
+    return collect_tenant_raw(tenant_cfg, now, retry=retry, page_size=page_size)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponses:
+    """The parsed JSON bodies of one collection, by (endpoint, argument): the environment page
+    number, the group id, else 0. ``unavailable``: optional calls that answered an error (its
+    HTTP status, None without one) and are absent from ``bodies``."""
+
+    bodies: dict[tuple[str, int], Any]
+    unavailable: dict[tuple[str, int], int | None]
+
+
+def collect_tenant_raw(
+    tenant_cfg: TenantConfig,
+    now: datetime,
+    *,
+    retry: RetryPolicy | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> tuple[TenantCollection, RawResponses | None]:
+    """:func:`collect_tenant`, with the raw responses behind the inventory (None when the tenant
+    was not collected). They hold secrets (the ``key`` fields): only ``capture`` reads them."""
     name, auth = tenant_cfg.name, tenant_cfg.auth
     try:
         client = client_for(tenant_cfg, retry)
     except NotImplementedError as exc:
-        return TenantCollection(name, None, str(exc), auth)
+        return TenantCollection(name, None, str(exc), auth), None
     except (ValueError, OSError) as exc:  # e.g. an unreadable ca_bundle
-        return TenantCollection(name, None, f"setup: {exc}", auth)
+        return TenantCollection(name, None, f"setup: {exc}", auth), None
     try:
         with client:
-            inventory = _TenantRun(client, tenant_cfg, now, page_size).run()
+            run = _TenantRun(client, tenant_cfg, now, page_size)
+            inventory = run.run()
     except SoarError as exc:
         log.warning("tenant %s not collected: %s", name, exc)
-        return TenantCollection(name, None, str(exc), auth)
+        return TenantCollection(name, None, str(exc), auth), None
     except Exception as exc:  # fail closed: any surprise makes the tenant an error
         log.error("tenant %s not collected: unexpected %s", name, type(exc).__name__,
                   exc_info=True)
-        return TenantCollection(name, None, f"collect: unexpected {type(exc).__name__}", auth)
+        return (TenantCollection(name, None, f"collect: unexpected {type(exc).__name__}", auth),
+                None)
     log.info("tenant %s collected: %s", name, inventory.counts())
-    return TenantCollection(name, inventory, None, auth)
+    raw = RawResponses(
+        bodies={k: v for k, v in run.raw.items() if v is not shapes.NOT_AVAILABLE},
+        unavailable=dict(run.unavailable),
+    )
+    return TenantCollection(name, inventory, None, auth), raw
 
 
 def collect_all(
@@ -138,6 +167,7 @@ class _TenantRun:
         self.pending: dict[Future[Any], tuple[str, int]] = {}
         self.raw: dict[tuple[str, int], Any] = {}
         self.errors: list[SoarError] = []
+        self.unavailable: dict[tuple[str, int], int | None] = {}
 
     def submit(self, pool: ThreadPoolExecutor, what: str, arg: int,
                fn: Callable[..., Any], *args: Any) -> None:
@@ -159,7 +189,7 @@ class _TenantRun:
                 for future in done:
                     what, arg = self.pending.pop(future)
                     try:
-                        value = self._result(future, what)
+                        value = self._result(future, what, arg)
                         self.raw[(what, arg)] = value
                         if what == "GetEnvironments" and arg == 0:
                             first, total = shapes.parse_environments_page(value, self.drift)
@@ -182,7 +212,7 @@ class _TenantRun:
                 for future in list(self.pending):
                     if not future.cancelled():
                         try:
-                            self._result(future, self.pending[future][0])
+                            self._result(future, *self.pending[future])
                         except SoarError as exc:
                             self.errors.append(exc)
         if self.errors:
@@ -190,14 +220,16 @@ class _TenantRun:
                       if e.endpoint in _PRIORITY else len(_PRIORITY))
         return self._inventory(pages, cards)
 
-    def _result(self, future: Future[Any], what: str) -> Any:
+    def _result(self, future: Future[Any], what: str, arg: int = 0) -> Any:
         try:
             return future.result()
         except SoarError as exc:
             if what == "GetSystemVersion":
                 self.drift.note(what, "(response)", f"not available: {exc.reason}")
+                self.unavailable[(what, arg)] = exc.status
                 return shapes.NOT_AVAILABLE
             if what in ("GetPermissionGroup", "GetAllEnvironmentStatus") and exc.status == 404:
+                self.unavailable[(what, arg)] = exc.status
                 return shapes.NOT_AVAILABLE
             raise
 

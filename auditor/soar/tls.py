@@ -9,10 +9,14 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests.utils
 
@@ -147,3 +151,94 @@ def proxy_label(proxy: str) -> str:
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.hostname}:{port}"
+
+
+# -- reachability probes (doctor) ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The outcome of one step on the way to a server: ``ok`` and a text (what was found, or
+    what went wrong), plus the fix when it failed."""
+
+    ok: bool
+    text: str
+    fix: str | None = None
+
+
+def resolve(host: str, port: int) -> tuple[list[tuple[Any, ...]], Probe]:
+    """getaddrinfo of ``host``: (the addresses to connect to, the outcome)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return [], Probe(False, f"cannot resolve the host name {host}",
+                         "check the host name in the url (and the DNS settings of this machine)")
+    addresses = sorted({str(info[4][0]) for info in infos})
+    shown = ", ".join(addresses[:3]) + (f" and {len(addresses) - 3} more" if len(addresses) > 3
+                                        else "")
+    return infos, Probe(True, f"{host} resolves to {shown}")
+
+
+def connect(host: str, port: int, infos: list[tuple[Any, ...]], timeout: float) -> Probe:
+    """A TCP connection to one of ``infos`` (closed again at once)."""
+    errors: list[OSError] = []
+    for family, kind, proto, _name, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError as exc:
+            errors.append(exc)
+            continue
+        finally:
+            sock.close()
+        return Probe(True, f"{host} accepts connections on port {port}")
+    if any(isinstance(e, TimeoutError | socket.timeout) for e in errors):
+        return Probe(False, f"no answer from {host} on port {port} within {timeout:g}s",
+                     "a firewall may drop the traffic: allow it, or set HTTPS_PROXY to the "
+                     "proxy this network uses")
+    if any(isinstance(e, ConnectionRefusedError) for e in errors):
+        return Probe(False, f"{host} refused the connection on port {port}",
+                     "check the port in the url (the SOAR API listens on 443) and that the "
+                     "server is up")
+    why = next((e.strerror for e in errors if e.strerror), "connection failed")
+    return Probe(False, f"cannot connect to {host} on port {port} ({why.lower()})",
+                 "check the network path to the server (routes, firewall, HTTPS_PROXY)")
+
+
+def handshake(host: str, port: int, context: ssl.SSLContext, timeout: float,
+              proxy: str | None = None) -> Probe:
+    """A TLS handshake with ``host`` (through ``proxy``'s CONNECT tunnel when given), verified
+    with ``context``."""
+    if proxy is not None:
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 80,
+                                           context=context, timeout=timeout)
+        headers = {}
+        if parts.username:
+            raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        conn.set_tunnel(host, port, headers=headers)
+    else:
+        conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
+    try:
+        conn.connect()
+        sock = conn.sock
+        version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        problem = tls_problem(exc) or TlsProblem("handshake", "handshake failed")
+        return Probe(False, f"{problem.what(host)} ({problem.reason})", problem.fix(host))
+    except OSError as exc:
+        text = str(exc)
+        if proxy is not None and "Tunnel connection failed" in text:
+            status = text.split("Tunnel connection failed:", 1)[1].strip()
+            return Probe(False, f"the proxy {proxy_label(proxy)} refused a tunnel to "
+                         f"{host}:{port} ({status})",
+                         f"allow {host} on the proxy, or exclude it with NO_PROXY")
+        if isinstance(exc, TimeoutError | socket.timeout):
+            return Probe(False, f"the TLS handshake with {host} did not finish within "
+                         f"{timeout:g}s", "check that the url is the HTTPS endpoint")
+        return Probe(False, f"the TLS handshake with {host} failed "
+                     f"({exc.strerror or type(exc).__name__})",
+                     "check that the url is the HTTPS endpoint of the server")
+    finally:
+        conn.close()
+    return Probe(True, f"the certificate of {host} is trusted ({version or 'TLS'})")

@@ -61,7 +61,8 @@ class AuditLock:
     def held(self) -> bool:
         return self._depth > 0
 
-    def acquire(self, wait: bool, timeout: float | None) -> None:
+    def acquire(self, wait: bool, timeout: float | None) -> bool:
+        """Take the lock; True when this call took it (False: already held by this object)."""
         started = time.monotonic()
         if not wait:
             ok = self._thread_lock.acquire(blocking=False)
@@ -70,13 +71,15 @@ class AuditLock:
         if not ok:
             raise LockBusy("another audit in this process holds the lock of the state store")
         try:
-            if self._depth == 0:
+            outermost = self._depth == 0
+            if outermost:
                 left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
                 self._acquire(wait, left)
             self._depth += 1
         except BaseException:
             self._thread_lock.release()
             raise
+        return outermost
 
     def release(self) -> None:
         try:

@@ -160,6 +160,8 @@ def prune(conn: Connection, now: datetime, retention_days: int, current: str) ->
     for chunk in _chunks(old, _IN_CHUNK):
         conn.execute(sa.delete(tenant_runs).where(tenant_runs.c.run_id.in_(chunk)))
         conn.execute(sa.delete(runs).where(runs.c.id.in_(chunk)))
+    # Resolved finding states past the retention are forgotten (a recurrence is new again); the
+    # listed ones stay, like the tenant's last complete audit they belong to.
     conn.execute(
         sa.delete(findings).where(findings.c.status == "resolved", findings.c.resolved_at < cutoff)
     )

@@ -88,9 +88,10 @@ class Store:
         On taking the lock, runs left "running" by a process that died are marked "interrupted".
         """
         with self._guard("taking the audit lock"):
-            self._lock.acquire(wait, timeout)
+            outermost = self._lock.acquire(wait, timeout)
         try:
-            self._mark_interrupted()
+            if outermost:
+                self._mark_interrupted()
             yield
         finally:
             with self._guard("releasing the audit lock"):
@@ -118,6 +119,9 @@ class Store:
         """Optional: show the run as "running" until record_run (a run that dies stays visible,
         and is marked "interrupted" by the next audit)."""
         with self._write("starting the run") as conn:
+            status = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
+            if status is not None:
+                raise StoreError(f"state: run {run_id} is already stored ({status})")
             conn.execute(
                 sa.insert(runs).values(
                     id=run_id,

@@ -106,6 +106,8 @@ def test_env_001_is_unknown_when_data_is_missing(kw: dict[str, Any]) -> None:
     assert finding.status == "unknown"
     assert finding.evidence["unknown"]
     assert "could not decide" in finding.message
+    reasons = set(finding.evidence["unknown"].values())
+    assert finding.message.count(";") == len(reasons) - 1  # each reason said once
 
 
 def test_env_001_uses_the_history_for_environments_created_after_the_key() -> None:
@@ -159,6 +161,7 @@ def test_pg_002_missing_group() -> None:
     found = only(run(inv), "SOAR-PG-002")
     assert set(found) == {1, 2}
     assert found[2].evidence["missing_group_ids"] == [77]
+    assert found[1].message == "key-1 has no permission group."
 
 
 def test_role_rules() -> None:
@@ -210,6 +213,8 @@ def test_chg_001_new_key_and_chg_002_widened_scope() -> None:
     assert set(widened) == {2}
     assert widened[2].evidence["gained_groups"] == ["Admins"]
     assert widened[2].evidence["scope_before"]["groups"] == ["Tier1"]
+    assert widened[2].message == ("key-2 gained access since the last complete audit: "
+                                  "group Admins.")
 
 
 # -- tenant level ----------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_show_prints_remediation_compliance_and_condition() -> None:
     assert "SOAR-ENV-001  [high]" in out
     assert "Settings > Advanced > API keys > {name}" in out
     assert "Organizations > Permissions" in out
-    assert "nist-800-53-r5 (NIST SP 800-53 Rev. 5): AC-6, AC-2, AC-3" in out
+    assert "NIST SP 800-53 Rev. 5 [nist-800-53-r5]: AC-6, AC-2, AC-3" in out
     assert "covers_all_environments_at_creation" in out
     assert "https://cloud.google.com/chronicle/docs/soar/" in out
     code, out, _ = invoke("rules", "show", "SOAR-AGE-001", "--format", "json")

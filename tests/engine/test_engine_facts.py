@@ -63,6 +63,12 @@ def test_group_and_role_facts() -> None:
     empty = facts_of(inv, 2)
     assert list(empty["group_ids"]) == [] and list(empty["role_ids"]) == []
     assert empty["missing_group_ids"] == [] and empty["admin_groups"] == []
+    assert f["group_problem"] == "names permission group ids that the tenant does not have: 42"
+    assert f["role_problem"] == "names SOC role ids that the tenant does not have: 7"
+    assert empty["group_problem"] == "has no permission group"
+    assert empty["role_problem"] == "has no SOC role"
+    fine = facts_of(inventory([key(3)]), 3)
+    assert fine["group_problem"] == "" and fine["role_problem"] == ""
 
 
 def test_admin_and_privileged_names_come_from_params_case_insensitively() -> None:
@@ -259,6 +265,15 @@ def test_scope_before_and_after_name_groups_of_the_time() -> None:
                                  "environments": ["Acme"]}
     assert f["scope_after"] == {"groups": ["Tier1"], "roles": ["Tier1"], "environments": ["*"]}
     assert f["gained_groups"] == ["Tier1"]
+    assert f["scope_changes"] == ["group Tier1", 'environments became "*"']
+
+
+def test_scope_changes_in_words() -> None:
+    prev = inventory([key(1, envs=("Acme",))], at=days_ago(1))
+    inv = inventory([key(1, roles=(2, 1), envs=("Acme", "Default Environment"))])
+    f = facts_of(inv, 1, history(prev))
+    assert f["scope_changes"] == ["SOC role Administrator", "environment Default Environment"]
+    assert facts_of(prev, 1, history(prev))["scope_changes"] == []
 
 
 # -- the registry -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from report_factory import RULES, build_result, trend
+from report_factory import NOW, RULES, build_result, trend
 
 from auditor.report import FORMATS, ReportContext, write_reports
 from auditor.result import RunResult
@@ -23,7 +23,19 @@ def test_json_and_inventory_are_always_written(tmp_path: Path, result: RunResult
     assert set(inventory) == set(result.inventories)
     tenant = next(iter(result.inventories))
     assert inventory[tenant] == json.loads(json.dumps(result.inventories[tenant].to_dict()))
-    assert (out / "findings.json").read_text(encoding="utf-8").startswith('{\n  "schema_version"')
+    text = (out / "findings.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n  "schema_version": 1,\n  "run": {\n    "id": ')
+    lines = text.splitlines()
+    first = lines.index('  "findings": [') + 1
+    for line, finding in zip(lines[first:], result.findings, strict=False):
+        assert json.loads(line.strip().rstrip(",")) == json.loads(json.dumps(finding.to_dict()))
+
+
+def test_findings_json_of_an_empty_run(tmp_path: Path) -> None:
+    res = build_result(0, failed_tenant=False)
+    write_reports(res, tmp_path, [], ReportContext())
+    data = json.loads((tmp_path / "findings.json").read_text("utf-8"))
+    assert data["findings"] == [] and data == json.loads(json.dumps(res.to_dict()))
 
 
 def test_every_format_writes_its_file(tmp_path: Path, result: RunResult) -> None:
@@ -67,3 +79,12 @@ def test_evidence_values_json_has_no_type_for_are_written(tmp_path: Path) -> Non
     data = json.loads((tmp_path / "findings.json").read_text("utf-8"))
     assert data["findings"][0]["evidence"] == {"created": "2026-11-26T02:00:00Z",
                                               "tags": ["a", "b"]}
+
+
+def test_a_run_that_audited_nothing_still_reports(tmp_path: Path) -> None:
+    res = RunResult("20261126T020000Z", NOW, None, "0.1.0", tenants=[], findings=[])
+    paths = write_reports(res, tmp_path, list(FORMATS), ReportContext(rules=RULES))
+    assert len(paths) == 7
+    html = (tmp_path / "report.html").read_text("utf-8")
+    assert "Audit FAILED" in html and "Nothing was audited" in html
+    assert "Audit FAILED: nothing was audited" in (tmp_path / "summary.md").read_text("utf-8")

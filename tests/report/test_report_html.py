@@ -100,6 +100,19 @@ def test_data_block_cannot_be_broken_out_of_and_round_trips(
     names = {row[8] for row in data["f"]}
     assert set(HOSTILE) <= names  # exact values after JSON.parse
     assert len(data["f"]) == len(hostile.findings)
+    # What the page rebuilds from the compact rows is exactly each finding (as report.js does).
+    by_id = {f.id: f for f in hostile.findings}
+    for row in data["f"]:
+        f = by_id[row[0]]
+        name = row[8]
+        for index, text in ((row[9], f.message), (row[11], f.remediation)):
+            shown = index if isinstance(index, str) else data["s"][index].replace("\x00", name)
+            assert shown == text
+        evidence = ({} if row[15] == 0 else
+                    dict(zip(data["ek"][row[15][0]], [data["ev"][i] for i in row[15][1:]],
+                             strict=True)))
+        assert evidence == json.loads(json.dumps(f.evidence))
+        assert (data["x"][row[13]] if row[13] >= 0 else None) == f.exception
     assert script_json({"k": "</script><!--\u2028"}) == \
         '{"k":"\\u003c/script\\u003e\\u003c!--\\u2028"}'
 

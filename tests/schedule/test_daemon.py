@@ -4,6 +4,7 @@ HTTP with the real pipeline and state store, driven by a fast injected trigger
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import socket
@@ -101,7 +102,7 @@ def test_a_long_audit_is_not_overlapped(simulator: SimulatorServer, tmp_path: Pa
     assert starts_ends[: 2 * (len(starts_ends) // 2)] == ["start", "end"] * (len(starts_ends) // 2)
     runs = stored_runs(url)
     assert len(runs) == starts_ends.count("start")
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         assert before.finished_at is not None
         assert after.started_at >= before.finished_at - timedelta(seconds=1)  # run ids: 1 s
 

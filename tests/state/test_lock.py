@@ -122,7 +122,11 @@ def test_begin_then_record_completes_the_running_row(store: Store) -> None:
     result = run(T0, {"acme": [finding("SOAR-PG-001", 1)]})
     with store.audit_lock():
         store.begin_run(result.run_id, result.started_at, result.tool_version)
+        with store.audit_lock():  # re-entrant: does not mark its own run interrupted
+            assert [r.status for r in store.history()] == ["running"]
         store.record_run(result)
+        with pytest.raises(StoreError, match="already stored"):
+            store.begin_run(result.run_id, result.started_at, result.tool_version)
     assert [(r.run_id, r.status, r.failing) for r in store.history()] == [
         (result.run_id, "complete", 1)
     ]

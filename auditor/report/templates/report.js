@@ -17,7 +17,7 @@
     rule: $('f-rule'), tenant: $('f-tenant'), control: $('f-control') };
   var search = $('q');
 
-  var sortKey = 'sev', sortDir = 1, order = null, view = [], active = 0, hay = null;
+  var sortKey = 'sev', sortDir = 1, order = null, view = [], active = 0;
   var compSets = D.c.map(function (ids) { return new Set(ids); });
 
   // Control and bidi-override characters are shown as visible escapes, not obeyed.
@@ -36,6 +36,21 @@
   }
   function cap(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : ''; }
   function keyLabel(r) { return r[RT] === 1 ? 'tenant ' + r[NAME] : r[NAME] + '  #' + r[RID]; }
+  // Shared sentences hold NUL where the key's name goes (see htmldata.py).
+  function tpl(i, r) {
+    if (typeof i === 'string') { return i; }  // kept verbatim: it holds a NUL itself
+    var t = D.s[i];
+    return t.indexOf('\u0000') < 0 ? t : t.split('\u0000').join(r[NAME]);
+  }
+  function msg(r) { return tpl(r[MSG], r); }
+  function seen(r) { return r[SEEN] >= 0 ? D.s[r[SEEN]] : null; }
+  function evidence(r) {
+    var e = r[EV], out = {};
+    if (!e) { return out; }
+    var keys = D.ek[e[0]];
+    for (var k = 0; k < keys.length; k++) { out[keys[k]] = D.ev[e[k + 1]]; }
+    return out;
+  }
   function lower(s) { return (s === null || s === undefined) ? '' : String(s).toLowerCase(); }
 
   // ---- sorting: one ordering of all findings per sort key; filters keep that order ----------
@@ -56,8 +71,8 @@
       case 'rule': return function (r) { return ruleRank[r[RULE]]; };
       case 'tenant': return function (r) { return tenantRank[r[TEN]]; };
       case 'key': return function (r) { return lower(r[NAME]); };
-      case 'message': return function (r) { return lower(r[MSG]); };
-      default: return function (r) { return r[SEEN] || '\uffff'; };
+      case 'message': return function (r) { return lower(msg(r)); };
+      default: return function (r) { return seen(r) || '\uffff'; };
     }
   }
   function buildOrder() {
@@ -70,16 +85,26 @@
   }
 
   // ---- filtering -------------------------------------------------------------------------
-  function haystack() {
-    if (hay) { return hay; }
-    hay = new Array(F.length);
-    for (var i = 0; i < F.length; i++) {
-      var r = F[i], exc = r[EXC] >= 0 ? D.x[r[EXC]] : null;
-      hay[i] = [r[ID], D.rules[r[RULE]][0], D.s[r[TITLE]], D.tenants[r[TEN]], r[NAME],
-        r[RID], r[MSG], r[EV] ? JSON.stringify(r[EV]) : '', exc ? JSON.stringify(exc) : ''
+  // The search index (one lower-case string per finding) is built in small slices while the
+  // reader looks at the page; a search before it is done finishes it at once.
+  var hay = new Array(F.length), hayDone = 0;
+  function hayUpTo(end) {
+    for (; hayDone < end; hayDone++) {
+      var r = F[hayDone], exc = r[EXC] >= 0 ? D.x[r[EXC]] : null;
+      hay[hayDone] = [r[ID], D.rules[r[RULE]][0], D.s[r[TITLE]], D.tenants[r[TEN]], r[NAME],
+        r[RID], msg(r), r[EV] ? JSON.stringify(evidence(r)) : '', exc ? JSON.stringify(exc) : ''
       ].join('\n').toLowerCase();
     }
+  }
+  function mark(name) { if (window.performance && performance.mark) { performance.mark(name); } }
+  function haystack() {
+    if (hayDone < F.length) { hayUpTo(F.length); mark('report-index'); }
     return hay;
+  }
+  function buildSlice() {
+    if (hayDone >= F.length) { return; }
+    hayUpTo(Math.min(F.length, hayDone + 4000));
+    if (hayDone < F.length) { setTimeout(buildSlice, 0); } else { mark('report-index'); }
   }
   function num(s) { return s.value === '' ? -1 : Number(s.value); }
   function apply(keepActive) {
@@ -108,6 +133,7 @@
       ? F.length.toLocaleString('en-US') + ' findings'
       : view.length.toLocaleString('en-US') + ' of ' + F.length.toLocaleString('en-US') + ' findings';
     emptyEl.hidden = view.length !== 0;
+    emptyEl.textContent = F.length ? 'No finding matches these filters.' : 'No findings in this run.';
     countEl.dataset.query = search.value;
     render();
   }
@@ -131,8 +157,9 @@
     cell(tr, D.rules[r[RULE]][0], D.s[r[TITLE]]);
     cell(tr, D.tenants[r[TEN]], D.tenants[r[TEN]]);
     cell(tr, keyLabel(r), keyLabel(r));
-    cell(tr, r[MSG], r[MSG]);
-    cell(tr, r[SEEN] ? r[SEEN].slice(0, 10) : '—');
+    var m = msg(r), s = seen(r);
+    cell(tr, m, m);
+    cell(tr, s ? s.slice(0, 10) : '—');
     return tr;
   }
   function pad(height) {
@@ -247,13 +274,13 @@
     $('d-title').textContent = vis(D.s[r[TITLE]]);
     $('d-badges').replaceChildren(el('span', 'sev sev-' + sev, cap(sev)), el('span', 'st st-' + st, st),
       el('span', 'st st-' + lc, lc));
-    $('d-message').textContent = vis(r[MSG]);
-    var ev = r[EV] || {};
+    $('d-message').textContent = vis(msg(r));
+    var ev = evidence(r);
     var evPairs = Object.keys(ev).map(function (k) { return [label(k), ev[k]]; });
     kv($('d-evidence'), evPairs.length ? evPairs : [['Evidence', el('span', 'muted-text', 'none recorded')]]);
     kv($('d-meta'), [['Tenant', D.tenants[r[TEN]]], ['Key', r[RT] === 1 ? 'the tenant as a whole' : r[NAME]],
-      ['Key id', r[RID]], ['First seen', r[SEEN]], ['Finding id', r[ID]]]);
-    $('d-remediation').textContent = vis(D.s[r[REM]] || 'No remediation recorded.');
+      ['Key id', r[RID]], ['First seen', seen(r)], ['Finding id', r[ID]]]);
+    $('d-remediation').textContent = vis(tpl(r[REM], r) || 'No remediation recorded.');
     var exc = r[EXC] >= 0 ? D.x[r[EXC]] : null;
     $('d-exception-box').hidden = !exc;
     if (exc) {
@@ -326,6 +353,7 @@
   window.addEventListener('afterprint', function () { render(); });
 
   apply(false);
+  setTimeout(buildSlice, 300);
   document.documentElement.dataset.ready = 'true';
-  if (window.performance && performance.mark) { performance.mark('report-rows'); }
+  mark('report-rows');
 })();

@@ -1,0 +1,187 @@
+"""auth: google — a real service-account key (made here), google-auth's own JWT-bearer grant
+against a token endpoint on loopback, the token sent as Bearer to the simulator, and refreshed
+before it expires."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from auditor.config import TenantConfig, parse_config
+from auditor.simulator.server import SimulatorServer
+from auditor.soar.auth import ADC_HINT, SCOPES, GoogleAuth, google_provider, load_credentials
+from auditor.soar.client import SoarClient, SoarError
+from auditor.soar.collect import collect_tenant
+from tests.realtenant.helpers import GOOGLE_TOKEN_URI, TokenServer, make_service_account
+
+NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+TOKENS = ["ya29.test-token-one-0000000000", "ya29.test-token-two-1111111111"]
+
+
+def _scenario(demo: dict[str, object], tokens: list[str]) -> dict[str, object]:
+    return {**demo, "bearer_tokens": tokens}
+
+
+@pytest.fixture
+def google_setup(start_simulator: Callable[..., SimulatorServer], demo_scenario: object,
+                 token_server: Callable[..., TokenServer], tmp_path: Path
+                 ) -> tuple[SimulatorServer, TokenServer, Path]:
+    from auditor.simulator.scenario import Scenario
+
+    assert isinstance(demo_scenario, Scenario)
+    tokens = token_server(TOKENS)
+    account = make_service_account(tmp_path, tokens.token_uri)
+    tokens.state.public_pem = account.public_pem
+    sim = start_simulator(_scenario(demo_scenario.to_dict(), TOKENS[:1]))
+    return sim, tokens, account.path
+
+
+def _tenant(sim: SimulatorServer, key_file: Path | None, **extra: object) -> TenantConfig:
+    data: dict[str, object] = {"name": "gcp-prod", "url": sim.url, "auth": "google",
+                               "timeout_seconds": 5.0, **extra}
+    if key_file is not None:
+        data["google_credentials_file"] = str(key_file)
+    return TenantConfig.model_validate(data)
+
+
+def test_a_migrated_tenant_is_audited_with_a_service_account_token(
+    google_setup: tuple[SimulatorServer, TokenServer, Path],
+) -> None:
+    sim, tokens, key_file = google_setup
+    result = collect_tenant(_tenant(sim, key_file), NOW)
+    assert result.ok, result.error
+    assert result.auth == "google" and result.inventory is not None
+    assert result.inventory.auth == "google" and len(result.inventory.api_keys) == 19
+    # google-auth signed a JWT-bearer grant for the service account, scope cloud-platform
+    (claims,) = tokens.state.claims
+    assert claims["iss"] == "soar-auditor@test-project.iam.gserviceaccount.com"
+    assert claims["scope"] == " ".join(SCOPES) == "https://www.googleapis.com/auth/cloud-platform"
+    assert claims["aud"] in (GOOGLE_TOKEN_URI, tokens.token_uri)
+    assert tokens.state.issued == TOKENS[:1]  # one token for all the tenant's calls
+    assert len(sim.request_log) > 10
+
+
+def test_the_token_is_refreshed_before_it_expires(
+    google_setup: tuple[SimulatorServer, TokenServer, Path],
+) -> None:
+    sim, tokens, key_file = google_setup
+    creds, hint = load_credentials(str(key_file))
+    now = [datetime.now(UTC).replace(tzinfo=None)]
+    auth = GoogleAuth(creds, hint=hint, timeout=5, clock=lambda: now[0])
+    with SoarClient(sim.url, auth) as client:
+        assert len(client.api_keys()) == 19
+        assert len(client.soc_roles()) == 5  # the same token, still fresh
+        assert auth.refreshes == 1 and tokens.state.issued == TOKENS[:1]
+        # the server now only accepts a new token: the cached one is refused ...
+        sim.set_bearer_tokens(TOKENS[1:])
+        with pytest.raises(SoarError) as err:
+            client.soc_roles()
+        assert str(err.value) == ("GetSocRoles: HTTP 401 Unauthorized "
+                                  "(check the tenant's google_credentials_file)")
+        # ... until the clock reaches the refresh margin (5 minutes before the hour is up)
+        now[0] += timedelta(minutes=54)
+        with pytest.raises(SoarError):
+            client.soc_roles()
+        now[0] += timedelta(minutes=1, seconds=1)
+        assert len(client.soc_roles()) == 5
+    assert auth.refreshes == 2 and tokens.state.issued == TOKENS
+
+
+def test_concurrent_calls_share_one_refresh(
+    google_setup: tuple[SimulatorServer, TokenServer, Path],
+) -> None:
+    _sim, tokens, key_file = google_setup
+    tokens.state.delay = 0.1  # a slow token endpoint widens any race
+    creds, hint = load_credentials(str(key_file))
+    auth = GoogleAuth(creds, hint=hint, timeout=5)
+    barrier = threading.Barrier(12)
+    seen: list[dict[str, str]] = []
+
+    def call() -> None:
+        barrier.wait()
+        seen.append(auth.headers())
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tokens.state.issued == TOKENS[:1] and auth.refreshes == 1
+    assert seen == [{"Authorization": f"Bearer {TOKENS[0]}"}] * 12
+
+
+def test_application_default_credentials(
+    google_setup: tuple[SimulatorServer, TokenServer, Path], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    sim, _tokens, key_file = google_setup
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    provider = google_provider(_tenant(sim, None))
+    assert provider.credential_hint == ADC_HINT
+    result = collect_tenant(_tenant(sim, None), NOW)
+    assert result.ok, result.error
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    missing = collect_tenant(_tenant(sim, None), NOW)
+    assert missing.error is not None and missing.error.startswith(
+        "setup: auth: google without google_credentials_file needs application default "
+        "credentials (GOOGLE_APPLICATION_CREDENTIALS, or an attached service account): File ")
+    assert missing.auth == "google"
+
+
+def test_refused_and_unusable_credentials_fail_closed_without_leaking(
+    google_setup: tuple[SimulatorServer, TokenServer, Path], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sim, tokens, key_file = google_setup
+    tokens.state.error = "invalid_grant"
+    refused = collect_tenant(_tenant(sim, key_file), NOW)
+    assert refused.error == ("Google token: cannot get an access token (invalid_grant: Account "
+                             "disabled.); check the tenant's google_credentials_file")
+    assert sim.request_log == []  # nothing reaches the API without a token
+
+    bad = tmp_path / "not-a-key.json"
+    bad.write_text(json.dumps({"type": "service_account", "client_email": "x@y"}))
+    unusable = collect_tenant(_tenant(sim, bad), NOW)
+    assert unusable.error is not None
+    assert unusable.error.startswith(f"setup: google_credentials_file {bad}: not usable: ")
+
+    private_key = json.loads(key_file.read_text())["private_key"]
+    body = private_key.splitlines()[1]
+    texts = [refused.error, unusable.error, caplog.text, repr(google_provider(
+        _tenant(sim, key_file)))]
+    assert not any(body in t for t in texts)
+
+
+def test_the_run_says_which_authentication_each_tenant_used(
+    google_setup: tuple[SimulatorServer, TokenServer, Path], tmp_path: Path,
+) -> None:
+    from auditor.pipeline import run_audit
+    from auditor.state import open_store
+
+    sim, _tokens, key_file = google_setup
+    config = parse_config({
+        "tenants": [
+            {"name": "gcp-prod", "url": sim.url, "auth": "google",
+             "google_credentials_file": str(key_file)},
+            {"name": "legacy", "url": sim.url, "api_key": sim.app_key},
+        ],
+        "state": f"sqlite:///{tmp_path}/state.db",
+        "reports": {"dir": str(tmp_path / "reports"), "formats": ["json"]},
+    })
+    store = open_store(config.state)
+    try:
+        result = run_audit(config, store=store, now=NOW, out_dir=tmp_path / "out", notify=False)
+    finally:
+        store.close()
+    document = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert result.status == "complete"
+    assert {t["name"]: t["auth"] for t in document["tenants"]} == {
+        "gcp-prod": "google", "legacy": "appkey"}
