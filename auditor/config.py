@@ -262,7 +262,8 @@ class ScheduleConfig(_Strict):
         fields = value.split()
         if len(fields) != 5:
             raise ValueError(
-                f"must be a 5-field crontab expression (minute hour day month weekday), got {value!r}"
+                "must be a 5-field crontab expression (minute hour day month weekday), "
+                f"got {value!r}"
             )
         from apscheduler.triggers.cron import CronTrigger
 

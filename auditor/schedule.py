@@ -381,21 +381,9 @@ class Scheduler:
         log.info("scheduler stopped")
 
     def _record_interrupted(self) -> None:
-        """The abandoned run stays "running" in the store (the pipeline began it); the store
-        marks it "interrupted" when the next audit takes the lock, or now if it offers that."""
-        run_id = self._run_id
-        log.warning("the audit in progress (run %s) did not finish within %d s: abandoned, "
-                    "recorded as interrupted", run_id, self.config.schedule.shutdown_grace_seconds)
-        try:
-            store = self._open_store(self.config)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("cannot record the interrupted audit in the state store: %s", exc)
-            return
-        try:
-            mark = getattr(store, "mark_interrupted", None)
-            if run_id is not None and callable(mark):
-                mark(run_id)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("cannot record the interrupted audit in the state store: %s", exc)
-        finally:
-            store.close()
+        """The abandoned run stays "running" in the store (the pipeline began it under the audit
+        lock, which goes with this process); the next audit that takes the lock marks it
+        "interrupted". The heartbeat says so at once."""
+        log.warning("the audit in progress (run %s) did not finish within %d s: abandoned; the "
+                    "state store records it as interrupted", self._run_id,
+                    self.config.schedule.shutdown_grace_seconds)

@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
-SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # info=0 .. critical=4
+# info=0 .. critical=4
+SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(reversed(SEVERITIES))}
 
 Status = Literal["fail", "unknown", "muted", "resolved"]
 Lifecycle = Literal["new", "open", "reopened", "resolved"]
@@ -18,7 +19,8 @@ ResourceType = Literal["api_key", "tenant"]
 
 def fingerprint(tenant: str, rule_id: str, resource_type: str, resource_id: int | None) -> str:
     """Stable id of a finding: the same tenant, rule and key give the same id in every run."""
-    raw = f"{tenant}\x1f{rule_id}\x1f{resource_type}\x1f{'' if resource_id is None else resource_id}"
+    rid = "" if resource_id is None else str(resource_id)
+    raw = f"{tenant}\x1f{rule_id}\x1f{resource_type}\x1f{rid}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
 
 

@@ -90,7 +90,8 @@ def build_chart(trend: list[RunPoint], result: RunResult) -> Chart:
     points = series(trend, result)
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
-    totals = [sum(p.by_severity.get(s, 0) for s in SEVERITIES) or p.failing for p in points]
+    counts = [{s: max(0, int(p.by_severity.get(s, 0) or 0)) for s in SEVERITIES} for p in points]
+    totals = [sum(c.values()) for c in counts]
     ticks = nice_ticks(max(totals, default=0))
     scale = plot_h / ticks[-1]
     base = TOP + plot_h
@@ -98,13 +99,13 @@ def build_chart(trend: list[RunPoint], result: RunResult) -> Chart:
     bar = max(min(slot * 0.72, 44.0), 1.0)
     same_day = len({p.started_at.date() for p in points}) == 1
     columns = []
-    for i, (p, total) in enumerate(zip(points, totals, strict=True)):
+    for i, (p, total, by_sev) in enumerate(zip(points, totals, counts, strict=True)):
         center = LEFT + slot * (i + 0.5)
         y = float(base)
         segments = []
         for sev in SEVERITIES:
-            count = p.by_severity.get(sev, 0)
-            if count:
+            count = by_sev[sev]
+            if count > 0:
                 h = count * scale
                 y -= h
                 segments.append(Segment(sev, round(y, 2), round(h, 2), count))

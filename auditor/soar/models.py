@@ -23,7 +23,7 @@ def ms_to_dt(value: int | float | None) -> datetime | None:
 def dt_to_ms(value: datetime | None) -> int | None:
     if value is None:
         return None
-    return int(round(value.timestamp() * 1000))
+    return round(value.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,9 @@ class Inventory:
             system_version=data.get("system_version"),
             auth=data.get("auth", "appkey"),
             environments=tuple(
-                Environment(name=e["name"], id=e.get("id"), created_at=_parse_iso(e.get("created_at")))
+                Environment(
+                    name=e["name"], id=e.get("id"), created_at=_parse_iso(e.get("created_at"))
+                )
                 for e in data.get("environments", [])
             ),
             permission_groups=tuple(

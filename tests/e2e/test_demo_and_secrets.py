@@ -23,7 +23,8 @@ def test_demo_shows_findings_history_and_the_alert(tmp_path: Path) -> None:
                  "junit.xml", "findings.ocsf.jsonl", "summary.md", "state.db"):
         assert (out / name).is_file(), name
     doc = json.loads((out / "findings.json").read_text())
-    env001 = [f for f in doc["findings"] if f["rule_id"] == "SOAR-ENV-001" and f["status"] == "fail"]
+    env001 = [f for f in doc["findings"]
+              if f["rule_id"] == "SOAR-ENV-001" and f["status"] == "fail"]
     assert env001, "the demo must show a snapshot-scoped key"
     # Night 2 saw a new environment: the snapshot key does not cover it.
     assert any("Acme LATAM" in json.dumps(f["evidence"]) for f in env001)

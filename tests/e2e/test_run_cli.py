@@ -81,7 +81,8 @@ def test_one_failing_tenant_gives_exit_3_and_others_are_complete(
     ]
     # The good tenant is reported in full, the bad one has no key findings (never "clean").
     assert any(f["tenant"] == "good" and f["rule_id"] == "SOAR-ENV-001" for f in doc["findings"])
-    assert not [f for f in doc["findings"] if f["tenant"] == "bad" and f["rule_id"] != "SOAR-AUDIT-001"]
+    assert not [f for f in doc["findings"]
+                if f["tenant"] == "bad" and f["rule_id"] != "SOAR-AUDIT-001"]
 
 
 def test_wrong_appkey_is_one_line_naming_tenant_and_401(tmp_path: Path,

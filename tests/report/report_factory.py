@@ -177,8 +177,8 @@ def trend(runs: int, *, last: datetime = NOW) -> list[RunPoint]:
     points = []
     for i in range(runs):
         day = last - timedelta(days=runs - i)
-        by_sev = {"critical": max(0, 4 - i // 3), "high": 12 - i % 5, "medium": 20 - i // 2,
-                  "low": 9, "info": 3}
+        by_sev = {"critical": max(0, 4 - i // 3), "high": 12 - i % 5,
+                  "medium": max(5, 20 - i // 2), "low": 9, "info": 3}
         points.append(RunPoint(run_id=day.strftime("%Y%m%dT%H%M%SZ"), started_at=day,
                                status="incomplete" if i == 2 else "complete",
                                failing=sum(by_sev.values()), by_severity=by_sev, new=2,

@@ -172,3 +172,15 @@ def test_inlined_assets_cannot_end_their_element() -> None:
     for name in ("report.js", "report.css"):
         asset = html_report._asset(name)
         assert "</" not in asset.text and "<!--" not in asset.text
+
+
+def test_trend_draws_nothing_for_bad_stored_counts(write: Callable[..., Path]) -> None:
+    from report_factory import NOW
+
+    from auditor.result import RunPoint
+    odd = [RunPoint("r0", NOW.replace(day=1), "complete", 0, {"high": -3, "low": 2, "x": 9}),
+           RunPoint("r1", NOW.replace(day=2), "failed", 0, {})]
+    text = write(build_result(5), "html", ReportContext(trend=odd)).read_text("utf-8")
+    heights = [float(h) for h in re.findall(r'<rect class="bar[^"]*"[^>]* height="([^"]+)"', text)]
+    assert heights and min(heights) > 0
+    assert len(re.findall(r'<g class="trend-run', text)) == 3

@@ -8,6 +8,8 @@ import itertools
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -222,3 +224,13 @@ def test_two_schedulers_on_one_postgres_store_audit_each_slot_once(
     assert catch_ups == 1
     assert len(runs) == len(slots_a) + len(slots_b) + catch_ups
     assert "audited by another replica" in first.log + second.log
+
+
+def test_a_bad_configuration_at_start_is_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "auditor.yaml"
+    bad.write_text("tenants: []\nschedule: {cron: '0 25 * * *'}\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "auditor", "schedule", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"soar-auditor: {bad}:")
+    assert len(proc.stderr.strip().splitlines()) == 1

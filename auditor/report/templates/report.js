@@ -206,6 +206,7 @@
       tbody.querySelectorAll('tr.row[tabindex="0"]').forEach(function (x) { x.tabIndex = -1; });
       tr.tabIndex = 0;
       tr.focus({ preventScroll: true });
+      if (scroll) { tr.scrollIntoView({ block: 'nearest' }); }  // the window, if needed
     }
   }
   tbody.addEventListener('keydown', function (e) {
