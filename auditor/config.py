@@ -315,6 +315,9 @@ class Config(_Strict):
     def _state(cls, value: str) -> str:
         if not re.match(r"^(sqlite|postgresql|postgres)(\+\w+)?://", value):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        password = urlsplit(value).password
+        if password:
+            register_secret(password)
         return value
 
 

@@ -39,8 +39,11 @@ class Prepared:
     exceptions: list[ExceptionEntry] = field(default_factory=list)
 
 
-def run_id_for(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+def run_id_for(now: datetime, shard: tuple[int, int] | None = None) -> str:
+    """The run id: UTC start time (YYYYMMDDTHHMMSSZ), plus ``-shardIofN`` for a sharded run, so
+    that the shards of one night are distinct runs in a shared store."""
+    base = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return base if shard is None else f"{base}-shard{shard[0]}of{shard[1]}"
 
 
 def prepare(config: Config) -> Prepared:
@@ -106,9 +109,9 @@ def _store_for(config: Config, store: Store | None) -> Iterator[Store]:
     if store is not None:
         yield store
         return
-    from auditor.state import open_store
+    from auditor.state import open_store, state_url
 
-    own = open_store(config.state, retention_days=config.retention_days)
+    own = open_store(state_url(config), retention_days=config.retention_days)
     try:
         yield own
     finally:
@@ -154,21 +157,21 @@ def run_audit(
     clock = time.monotonic()
     tenants_cfg = list(config.tenants)
     if shard is not None:
-        from auditor.schedule import select_shard
+        from auditor.shard import select_shard
 
         tenants_cfg = select_shard(tenants_cfg, shard)
 
     with _store_for(config, store) as st, st.audit_lock(wait=True, timeout=lock_timeout):
-        log.info("audit %s: %d tenant(s)", run_id_for(started), len(tenants_cfg))
+        log.info("audit %s: %d tenant(s)", run_id_for(started, shard), len(tenants_cfg))
         # Visible as "running" until recorded; a run that dies (or a scheduler abandons at
         # shutdown) is marked "interrupted" when the next audit takes the lock.
-        st.begin_run(run_id_for(started), started, __version__)
+        st.begin_run(run_id_for(started, shard), started, __version__)
         collections = collect_all(
             tenants_cfg, started, config.max_concurrent_tenants, progress=progress
         )
         tenants, findings, checks = evaluate(collections, prepared, config, st, started)
         result = RunResult(
-            run_id=run_id_for(started),
+            run_id=run_id_for(started, shard),
             started_at=started,
             finished_at=None,
             tool_version=__version__,

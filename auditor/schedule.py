@@ -124,7 +124,7 @@ class Scheduler:
         info = self.health.schedule
         if "interval_seconds" in info:
             return f"every {info['interval_seconds']} s"
-        return f"cron {info['cron']!r} ({info['timezone']})"
+        return f"cron {info['cron']!r} in {info['timezone']}"
 
     def _next_run(self) -> datetime | None:
         job = self._scheduler.get_job("audit") if self._scheduler is not None else None

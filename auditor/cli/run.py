@@ -103,7 +103,7 @@ def print_summary(ctx: click.Context, result: RunResult, out_dir: Path) -> None:
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
     import os
 
-    from auditor.schedule import parse_shard
+    from auditor.shard import parse_shard
 
     try:
         return parse_shard(value, dict(os.environ))
@@ -139,6 +139,13 @@ def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | N
     except ConfigError as exc:
         fail(str(exc), 2)
         return
+    if shard_value is not None:
+        from auditor.shard import select_shard
+
+        if not select_shard(list(config.tenants), shard_value):
+            click.echo(f"soar-auditor: shard {shard_value[0]}/{shard_value[1]} has no tenants: "
+                       "nothing to audit", err=True)
+            sys.exit(0)
     result = _audit(ctx, config, out_dir=out, shard=shard_value, notify=not no_notify)
     out_dir = output_dir(config, result, out)
     print_summary(ctx, result, out_dir)

@@ -98,16 +98,13 @@ class _Evidence:
 
 
 def _value_key(value: object) -> str:
-    """A key that is equal exactly when the JSON of two values is (fast paths first)."""
+    """A key equal for equal values (the ``repr`` of JSON-like values is their content, and is
+    fast; values of other types keep their own entry)."""
     if isinstance(value, str):
         return "s" + value
-    if isinstance(value, bool) or value is None:
-        return "j" + json.dumps(value)
-    if isinstance(value, int):
-        return f"i{value}"
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return "l" + "\x1e".join(value)
-    return "j" + json.dumps(value, sort_keys=True, default=json_default)
+    if isinstance(value, (int, float, list, dict, tuple)) or value is None:
+        return "r" + repr(value)
+    return "o" + str(id(value))
 
 
 class _Compliance:

@@ -176,3 +176,12 @@ def test_postgres_scheme_spellings(pg_schema_url: str) -> None:
             assert "***" in store.where or parse_url(url).password is None
         finally:
             store.close()
+
+
+@pytest.mark.postgres
+def test_wrong_password_message_hides_it(pg_schema_url: str) -> None:
+    url = parse_url(pg_schema_url).set(password="Wr0ng-Pa55-xyz")
+    with pytest.raises(StoreError, match="cannot open the state store") as err:
+        open_store(url.render_as_string(hide_password=False))
+    assert "Wr0ng-Pa55-xyz" not in str(err.value)
+    assert "password authentication failed" in str(err.value)
