@@ -164,3 +164,24 @@ def test_malformed_exception_is_a_configuration_error(tmp_path: Path,
     assert proc.returncode == 2
     assert "exceptions.yaml:1" in proc.stderr and "owner" in proc.stderr
     assert srv.request_log == []  # nothing was audited
+
+
+def test_shards_split_tenants_into_distinct_runs(tmp_path: Path, start_simulator: Any) -> None:
+    sims = [start_simulator("demo") for _ in range(3)]
+    cfg = _config(tmp_path, [tenant_entry(s, f"t{i}", "K") for i, s in enumerate(sims)])
+    seen: dict[str, str] = {}
+    for index in range(2):
+        out = tmp_path / f"shard{index}"
+        proc = cli("run", "--config", str(cfg), "--shard", f"{index}/2", "--out", str(out),
+                   env={"K": sims[0].app_key})
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads((out / "findings.json").read_text())
+        assert doc["run"]["id"].endswith(f"-shard{index}of2")
+        for tenant in doc["tenants"]:
+            assert tenant["name"] not in seen
+            seen[tenant["name"]] = doc["run"]["id"]
+    assert sorted(seen) == ["t0", "t1", "t2"]
+    # More shards than tenants: the empty shard has nothing to do, and says so.
+    proc = cli("run", "--config", str(cfg), "--shard", "4/5", env={"K": sims[0].app_key})
+    assert proc.returncode == 0
+    assert "nothing to audit" in proc.stderr
