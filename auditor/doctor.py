@@ -70,8 +70,9 @@ class _Tenant:
         proxy = env_proxy_for(self.tenant.url)
         if proxy is not None:
             label = proxy_label(proxy)
+            var = "HTTPS_PROXY" if parts.scheme == "https" else "HTTP_PROXY"
             self.add("proxy", "info", f"{host} is reached through the proxy {label} "
-                     "(HTTPS_PROXY; NO_PROXY does not exclude it)")
+                     f"({var}; NO_PROXY does not exclude it)")
             p_host, p_port = label.rsplit(":", 1)
             return self._reach(p_host, int(p_port), timeout, "proxy DNS", "proxy connect") and (
                 parts.scheme != "https" or self._tls(host, port, timeout, proxy))
@@ -229,7 +230,7 @@ def check_tenant(tenant: TenantConfig, emit: Emit, retry: RetryPolicy | None = N
     if run.path():
         run.api()
     else:
-        run.add("API", "skip", "not checked (the server cannot be reached)")
+        run.add("API", "skip", "not checked (the steps above failed)")
     return not run.failed
 
 

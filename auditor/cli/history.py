@@ -198,6 +198,7 @@ def report(ctx: click.Context, config_path: str | None, state: str | None, run_i
 def _rules(config: Config | None) -> list[dict[str, Any]]:
     """The rule catalog for the rule and control views (the configured rules when known)."""
     from auditor.engine.rules import load_rules
+    from auditor.pipeline import rule_catalog
 
     try:
         if config is not None:
@@ -208,4 +209,4 @@ def _rules(config: Config | None) -> list[dict[str, Any]]:
     except ConfigError as exc:
         _fail(str(exc), 2)
         return []
-    return [rule.metadata() for rule in rules]
+    return rule_catalog(rules)

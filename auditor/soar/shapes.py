@@ -42,8 +42,10 @@ class DriftLog:
 
     @property
     def notes(self) -> tuple[DriftNote, ...]:
+        """Sorted by (endpoint, field): calls run concurrently, the order they noted in is not
+        meaningful, and a stable order keeps inventories comparable from run to run."""
         with self._lock:
-            return tuple(self._notes.values())
+            return tuple(self._notes[k] for k in sorted(self._notes))
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -104,7 +104,7 @@ def test_dns_failure(doctor: Doctor) -> None:
     assert out == (
         "FAIL acme-prod: DNS: cannot resolve the host name soar.invalid. Fix: check the host "
         "name in the url (and the DNS settings of this machine)\n"
-        "SKIP acme-prod: API: not checked (the server cannot be reached)\n"
+        "SKIP acme-prod: API: not checked (the steps above failed)\n"
         + NO_SLACK + STATE_NEW +
         "doctor: 1 problem(s), 0 warning(s)\n"
     )
@@ -119,7 +119,7 @@ def test_connection_refused(doctor: Doctor) -> None:
         "OK   acme-prod: DNS: 127.0.0.1 resolves to 127.0.0.1\n"
         "FAIL acme-prod: connect: 127.0.0.1 refused the connection on port CLOSED. Fix: check "
         "the port in the url (the SOAR API listens on 443) and that the server is up\n"
-        "SKIP acme-prod: API: not checked (the server cannot be reached)\n"
+        "SKIP acme-prod: API: not checked (the steps above failed)\n"
         + NO_SLACK + STATE_NEW +
         "doctor: 1 problem(s), 0 warning(s)\n"
     )
@@ -128,7 +128,7 @@ def test_connection_refused(doctor: Doctor) -> None:
 
 PATH_OK = ("OK   acme-prod: DNS: 127.0.0.1 resolves to 127.0.0.1\n"
            "OK   acme-prod: connect: 127.0.0.1 accepts connections on port SIM\n")
-SKIPPED = "SKIP acme-prod: API: not checked (the server cannot be reached)\n"
+SKIPPED = "SKIP acme-prod: API: not checked (the steps above failed)\n"
 
 
 @pytest.mark.parametrize(
