@@ -43,7 +43,6 @@ from auditor.soar.collect import RawResponses, collect_tenant_raw
 
 REMOVED = "[removed by capture]"
 REPLAY_APP_KEY = "capture-replay-appkey-not-a-secret"
-REPLAY_BEARER = "capture-replay-bearer-not-a-secret"
 _SECRET_NAME = re.compile(
     r"(^key$|apikey$|appkey$|secret|token|passw|credential|cookie|signature|authorization"
     r"|privatekey|sessionid)"
@@ -200,7 +199,6 @@ def build_scenario(tenant: str, raw: RawResponses, cleaner: _Cleaner, now: datet
         "description": f"Captured by soar-auditor {__version__} at {when}; secrets removed"
                        + ("; names anonymized" if anonymous else ""),
         "app_keys": [REPLAY_APP_KEY],
-        "bearer_tokens": [REPLAY_BEARER],
     }
     if ("GetSystemVersion", 0) in bodies:
         scenario["system_version"] = cleaner.clean(bodies[("GetSystemVersion", 0)])
@@ -247,13 +245,13 @@ def capture_tenant(
     capture = build_scenario(tenant.name, raw, cleaner, now)
     header = (
         "# A SOAR tenant captured by `soar-auditor capture`: raw API answers, secrets removed.\n"
-        "# Replay: soar-auditor simulator --scenario THIS_FILE (the AppKey of the replay is\n"
-        f"# {REPLAY_APP_KEY}; auth: google tenants may use {REPLAY_BEARER}).\n"
+        "# Replay: soar-auditor simulator --scenario THIS_FILE, and audit it with\n"
+        f"# api_key: {REPLAY_APP_KEY}\n"
     )
     text = header + yaml.safe_dump(capture.scenario, sort_keys=False, allow_unicode=True,
                                    width=100, default_flow_style=False)
     leaked = [v for v in _raw_key_values(raw) if v in text]
-    probe = text.replace(REPLAY_APP_KEY, "").replace(REPLAY_BEARER, "")  # not secrets
+    probe = text.replace(REPLAY_APP_KEY, "")  # not a secret, though a replay config holds it
     if leaked or scrub(probe) != probe:
         raise CaptureError("a secret would remain in the capture; nothing was written "
                            "(please report this)")
