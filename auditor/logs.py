@@ -6,7 +6,10 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from auditor.textsafe import term_safe
 
@@ -59,6 +62,27 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             payload["exception"] = record.exc_text
         return json.dumps(payload, ensure_ascii=False)
+
+
+@contextmanager
+def logging_to(console: Any) -> Iterator[None]:
+    """While a rich live display (progress) runs on ``console``, print log lines through it, so
+    they stand above the display instead of tearing it; secrets are scrubbed as everywhere."""
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    previous = list(root.handlers)
+    handler = RichHandler(console=console, show_path=False, markup=False, rich_tracebacks=False)
+    handler.addFilter(_ScrubFilter())
+    for old in previous:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for old in previous:
+            root.addHandler(old)
 
 
 def setup_logging(verbose: int = 0, fmt: str = "text") -> None:

@@ -47,8 +47,10 @@ def progress_display(ctx: click.Context, tenants: list[str]) -> Iterator[Progres
     from rich.progress import Progress as RichProgress
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from auditor.logs import logging_to
+
     console = Console(stderr=True)
-    with RichProgress(
+    with logging_to(console), RichProgress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
         console=console, transient=False,
     ) as bar:
