@@ -260,7 +260,9 @@ class Scheduler:
             self._beat()
 
     def _claim(self, store: Store, reason: str, slot: datetime) -> bool:
-        key = iso(slot) if reason == "scheduled" else f"{reason}:{iso(slot)}"
+        # A catch-up claims the very slot it makes up for, so that it and a scheduled audit of
+        # that slot (on this replica or another) never both run.
+        key = iso(slot)
         if store.claim_slot(str(key), self.owner):
             return True
         log.info("slot %s is audited by another replica; skipping", key)

@@ -215,14 +215,16 @@ def test_two_schedulers_on_one_postgres_store_audit_each_slot_once(
 
     runs = stored_runs(pg_url)
     assert {r.status for r in runs} == {"complete"}
-    slots_a = re.findall(r"scheduled audit starting \(slot (\S+)\)", first.log)
-    slots_b = re.findall(r"scheduled audit starting \(slot (\S+)\)", second.log)
+    pattern = r"(?:scheduled|catch-up) audit starting \(slot (\S+)\)"
+    slots_a = re.findall(pattern, first.log)
+    slots_b = re.findall(pattern, second.log)
     assert not set(slots_a) & set(slots_b), "a slot was audited by both replicas"
     assert len(set(slots_a + slots_b)) == len(slots_a + slots_b)
-    # Every audit in the store is one replica's audit of one slot (or the one catch-up).
+    # Every audit in the store is one replica's audit of one slot (a catch-up included: with
+    # slots 2 s apart on a loaded machine the second replica may start after another slot).
     catch_ups = (first.log + second.log).count("catch-up audit starting")
-    assert catch_ups == 1
-    assert len(runs) == len(slots_a) + len(slots_b) + catch_ups
+    assert 1 <= catch_ups <= 2
+    assert len(runs) == len(slots_a) + len(slots_b)
     assert "audited by another replica" in first.log + second.log
 
 
