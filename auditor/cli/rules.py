@@ -127,6 +127,9 @@ def _show_text(meta: dict[str, Any]) -> str:
     lines += ["", f"Message: {safe(meta['message'])}"]
     if meta["evidence"]:
         lines.append(f"Evidence: {safe(', '.join(meta['evidence']))}")
+    if meta.get("depends_on"):
+        lines.append(f"Depends on: {safe(', '.join(meta['depends_on']))} (on instances migrated "
+                     "to Google Cloud, findings say that IAM roles replace permission groups)")
     return "\n".join(lines)
 
 

@@ -78,21 +78,34 @@ def print_summary(ctx: click.Context, result: RunResult, out_dir: Path) -> None:
     from rich.table import Table
 
     summary = result.summary()
-    console = Console(highlight=False)
+    # No rich markup (API text such as "[bold]" stays text); lines are not hard-wrapped, so each
+    # drift note or note stays one line for grep.
+    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+    if not console.is_terminal:  # a log or a pipe: room for every column, no "crit…" / "gcp-p…"
+        console.width = max(console.width, 160)
     table = Table(title=f"Audit {result.run_id}: {result.status.upper()}")
-    for col in ("tenant", "status", "keys", "critical", "high", "medium", "low", "info", "unknown"):
-        table.add_column(col, justify="left" if col in ("tenant", "status") else "right")
+    for col in ("tenant", "status", "auth", "keys", "critical", "high", "medium", "low", "info",
+                "unknown"):
+        table.add_column(col, justify="left" if col in ("tenant", "status", "auth") else "right")
     for tenant in result.tenants:
         mine = [f for f in result.findings if f.tenant == tenant.name]
         sev = {s: sum(1 for f in mine if f.status == "fail" and f.severity == s)
                for s in ("critical", "high", "medium", "low", "info")}
         status = "ok" if tenant.status == "ok" else f"ERROR: {tenant.error}"
         table.add_row(
-            term_safe(tenant.name), term_safe(status), str(tenant.counts.get("api_keys", "-")),
+            term_safe(tenant.name), term_safe(status), term_safe(tenant.auth),
+            str(tenant.counts.get("api_keys", "-")),
             *(str(sev[s]) for s in sev),
             str(sum(1 for f in mine if f.status == "unknown")),
         )
     console.print(table)
+    for drift in result.drift:
+        console.print(f"drift: {term_safe(drift.endpoint)} {term_safe(drift.field)}: "
+                      f"{term_safe(drift.detail)}")
+    if any(t.auth == "google" for t in result.tenants):
+        console.print("auth google: instance migrated to Google Cloud; IAM permissions replace "
+                      "permission groups, so permission-group findings judge the legacy groups "
+                      "the API still reports")
     console.print(
         f"failing {summary['failing']}, unknown {summary['unknown']}, muted {summary['muted']}, "
         f"new {summary['new']}, resolved {summary['resolved']}"

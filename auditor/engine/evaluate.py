@@ -12,11 +12,16 @@ from typing import Any
 
 from auditor.config import RuleParams
 from auditor.engine.context import build_context
-from auditor.engine.facts import FACTS, KeyFacts, jsonable, tenant_facts
+from auditor.engine.facts import FACTS, PERMISSION_GROUPS, KeyFacts, jsonable, tenant_facts
 from auditor.engine.findings import Finding, Resource
 from auditor.engine.history import TenantHistory
 from auditor.engine.rules import AUDIT_RULE_ID, Rule, builtin_rules, find_rule
 from auditor.soar.models import Inventory
+
+MIGRATED_NOTE = (
+    "Instance migrated to Google Cloud: IAM permissions replace permission groups; this verdict "
+    "reflects the legacy permission groups the API still reports, not IAM roles."
+)
 
 
 def _verdict(rule: Rule, facts: Mapping[str, Any], params: Mapping[str, Any]) -> bool | None:
@@ -49,6 +54,7 @@ def _finding(
     facts: Mapping[str, Any],
     params: Mapping[str, Any],
     compliance: dict[str, list[str]] | None = None,
+    migrated: bool = False,
 ) -> Finding:
     evidence: dict[str, Any] = {}
     for name in rule.evidence:
@@ -68,6 +74,9 @@ def _finding(
         else:
             message = (f"{resource.name}: could not decide \"{rule.title}\": "
                        + "; ".join(dict.fromkeys(reasons.values())))
+    if migrated:
+        evidence["auth"] = "google"
+        evidence["note"] = MIGRATED_NOTE
     return Finding(
         rule_id=rule.id,
         title=rule.title,
@@ -86,6 +95,15 @@ def _compliance(rule: Rule) -> dict[str, list[str]]:
     return {k: list(v) for k, v in rule.compliance.items()}
 
 
+def legacy_group_rules(inventory: Inventory, rules: list[Rule]) -> frozenset[str]:
+    """Ids of the rules whose verdict rests on permission groups, when the tenant is an instance
+    migrated to Google Cloud (``auth: google``): there IAM replaces the groups the API still
+    lists, so their findings carry ``evidence.auth`` and ``evidence.note`` saying so."""
+    if inventory.auth != "google":
+        return frozenset()
+    return frozenset(r.id for r in rules if PERMISSION_GROUPS in r.depends_on)
+
+
 def evaluate_tenant(
     inventory: Inventory,
     history: TenantHistory | None,
@@ -101,6 +119,7 @@ def evaluate_tenant(
     tenant = inventory.tenant
     # One compliance mapping per rule, shared by that rule's findings of this tenant (read-only).
     compliance = {r.id: _compliance(r) for r in rules}
+    migrated = legacy_group_rules(inventory, rules)
     findings: list[Finding] = []
     for key in inventory.api_keys:
         if key.is_system and not params.include_system_keys:
@@ -115,18 +134,16 @@ def evaluate_tenant(
                 verdict = None
             if resource is None:
                 resource = Resource("api_key", key.id, key.name)
-            findings.append(
-                _finding(rule, verdict, tenant, resource, facts, pdict, compliance[rule.id])
-            )
+            findings.append(_finding(rule, verdict, tenant, resource, facts, pdict,
+                                     compliance[rule.id], rule.id in migrated))
     if tenant_rules:
         tfacts = tenant_facts(tenant, inventory, None)
         resource = Resource("tenant", None, tenant)
         for rule in tenant_rules:
             verdict = _verdict(rule, tfacts, pdict)
             if verdict is not False:
-                findings.append(
-                    _finding(rule, verdict, tenant, resource, tfacts, pdict, compliance[rule.id])
-                )
+                findings.append(_finding(rule, verdict, tenant, resource, tfacts, pdict,
+                                         compliance[rule.id], rule.id in migrated))
     return findings
 
 

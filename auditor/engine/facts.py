@@ -20,6 +20,15 @@ from auditor.soar.models import ApiKey, Inventory
 FactType = Literal["bool", "int", "str", "enum", "datetime", "list[str]", "list[int]", "dict"]
 Compute = Callable[[TenantContext, ApiKey, "KeyFacts"], Any]
 
+# What a fact's value comes from, when that source is not the same on every instance. A rule
+# depends on a source when its condition reads a fact tagged with it (or when its file says so in
+# `depends_on`). Instances migrated to Google Cloud replace permission groups with IAM roles.
+PERMISSION_GROUPS = "permission_groups"
+DEPENDENCIES: dict[str, str] = {
+    PERMISSION_GROUPS: "the SOAR permission groups (replaced by IAM roles on instances migrated "
+    "to Google Cloud)",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class FactSpec:
@@ -31,6 +40,7 @@ class FactSpec:
     choices: tuple[str, ...] = ()  # the values of an enum
     compute: Compute | None = None
     evidence: Compute | None = None  # a richer JSON value for evidence (default: the value)
+    depends_on: tuple[str, ...] = ()  # sources (DEPENDENCIES) the value is computed from
 
 
 KEY_FACTS: dict[str, FactSpec] = {}
@@ -46,10 +56,11 @@ def fact(
     unknown_reason: str = "",
     choices: tuple[str, ...] = (),
     evidence: Compute | None = None,
+    depends_on: tuple[str, ...] = (),
 ) -> Callable[[Compute], Compute]:
     def register(fn: Compute) -> Compute:
         KEY_FACTS[name] = FactSpec(
-            name, type_, doc, nullable, unknown_reason, choices, fn, evidence
+            name, type_, doc, nullable, unknown_reason, choices, fn, evidence, depends_on
         )
         _COMPUTE[name] = fn
         return fn
@@ -143,6 +154,9 @@ def _age(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> int | None:
 
 
 # -- permission groups and SOC roles -------------------------------------------------------------
+_PG = (PERMISSION_GROUPS,)
+
+
 def group_label(ctx: TenantContext, gid: int) -> str:
     group = ctx.groups.get(gid)
     if group is not None:
@@ -158,7 +172,7 @@ def role_label(ctx: TenantContext, rid: int) -> str:
 
 
 @fact("group_ids", "list[int]", "Ids of the key's permission groups (permissionGroupId and "
-      "permissionGroupIds together).")
+      "permissionGroupIds together).", depends_on=_PG)
 def _group_ids(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> tuple[int, ...]:
     return key.group_ids
 
@@ -171,12 +185,14 @@ def _groups_evidence(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[dict[
 
 
 @fact("groups", "list[str]", "Names of the key's permission groups that the tenant has "
-      "(evidence: id, name and All Environments state of each).", evidence=_groups_evidence)
+      "(evidence: id, name and All Environments state of each).", evidence=_groups_evidence,
+      depends_on=_PG)
 def _groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     return [ctx.groups[i].name for i in key.group_ids if i in ctx.groups]
 
 
-@fact("missing_group_ids", "list[int]", "Group ids the key names that the tenant does not have.")
+@fact("missing_group_ids", "list[int]", "Group ids the key names that the tenant does not have.",
+      depends_on=_PG)
 def _missing_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[int]:
     if ctx.groups.keys() >= set(key.group_ids):
         return []
@@ -184,7 +200,7 @@ def _missing_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[int]:
 
 
 @fact("group_problem", "str", "What is wrong with the key's permission groups, in words (empty "
-      "when nothing is): no group, or group ids the tenant does not have.")
+      "when nothing is): no group, or group ids the tenant does not have.", depends_on=_PG)
 def _group_problem(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> str:
     if not key.group_ids:
         return "has no permission group"
@@ -196,7 +212,7 @@ def _group_problem(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> str:
 
 
 @fact("admin_groups", "list[str]", "The key's groups named in the `admin_permission_groups` "
-      "parameter (case-insensitive).")
+      "parameter (case-insensitive).", depends_on=_PG)
 def _admin_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     if ctx.admin_group_ids.isdisjoint(key.group_ids):
         return []
@@ -206,7 +222,7 @@ def _admin_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
 @fact("has_all_environments", "bool", "The key has All Environments: true when any of its "
       "groups has it, false when every group lacks it (or it has no group), else unknown.",
       nullable=True, unknown_reason="the All Environments state of a permission group of the "
-      "key could not be read (see the groups in the evidence)")
+      "key could not be read (see the groups in the evidence)", depends_on=_PG)
 def _has_all(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool | None:
     result: bool | None = False
     for gid in key.group_ids:
@@ -219,14 +235,15 @@ def _has_all(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool | None:
     return result
 
 
-@fact("all_environments_groups", "list[str]", "The key's groups that have All Environments.")
+@fact("all_environments_groups", "list[str]", "The key's groups that have All Environments.",
+      depends_on=_PG)
 def _all_env_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     return [ctx.groups[i].name for i in key.group_ids
             if i in ctx.groups and ctx.groups[i].all_environments is True]
 
 
 @fact("unknown_state_groups", "list[str]", "The key's groups whose All Environments state "
-      "could not be read.")
+      "could not be read.", depends_on=_PG)
 def _unknown_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     return [ctx.groups[i].name for i in key.group_ids
             if i in ctx.groups and ctx.groups[i].all_environments is None]
@@ -309,12 +326,13 @@ TENANT_FACTS: dict[str, FactSpec] = {
         FactSpec("environment_count", "int", "How many environments the tenant has.",
                  nullable=True, unknown_reason="the tenant could not be collected"),
         FactSpec("permission_group_count", "int", "How many permission groups the tenant has.",
-                 nullable=True, unknown_reason="the tenant could not be collected"),
+                 nullable=True, unknown_reason="the tenant could not be collected",
+                 depends_on=_PG),
         FactSpec("soc_role_count", "int", "How many SOC roles the tenant has.", nullable=True,
                  unknown_reason="the tenant could not be collected"),
         FactSpec("unknown_state_groups", "list[str]", "Permission groups whose All Environments "
                  "state could not be read.", nullable=True,
-                 unknown_reason="the tenant could not be collected"),
+                 unknown_reason="the tenant could not be collected", depends_on=_PG),
     )
 }
 
@@ -346,5 +364,5 @@ FACTS: dict[str, dict[str, FactSpec]] = {"api_key": KEY_FACTS, "tenant": TENANT_
 # The environment and change facts live in their own modules; importing them registers them.
 from auditor.engine import facts_change, facts_env  # noqa: E402
 
-__all__ = ["FACTS", "KEY_FACTS", "TENANT_FACTS", "FactSpec", "KeyFacts", "facts_change",
-           "facts_env", "jsonable", "tenant_facts"]
+__all__ = ["DEPENDENCIES", "FACTS", "KEY_FACTS", "PERMISSION_GROUPS", "TENANT_FACTS", "FactSpec",
+           "KeyFacts", "facts_change", "facts_env", "jsonable", "tenant_facts"]

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.engine.context import TenantContext, fold
-from auditor.engine.facts import KeyFacts, fact, group_label, hidden, role_label
+from auditor.engine.facts import (
+    PERMISSION_GROUPS,
+    KeyFacts,
+    fact,
+    group_label,
+    hidden,
+    role_label,
+)
 from auditor.soar.models import ApiKey
 
 
@@ -27,7 +34,7 @@ def _is_new(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> bool:
 
 
 @fact("gained_groups", "list[str]", "Groups the key has now but did not have at the last "
-      "complete audit.")
+      "complete audit.", depends_on=(PERMISSION_GROUPS,))
 def _gained_groups(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> list[str]:
     prev: ApiKey | None = f["_previous"]
     if prev is None:

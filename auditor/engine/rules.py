@@ -61,6 +61,9 @@ class Rule:
     unknown_when: Condition | None
     source: str  # "file:line" of the rule's id
     builtin: bool
+    # Sources the verdict relies on (auditor.engine.facts.DEPENDENCIES): declared in the file,
+    # plus those of the facts the conditions read, e.g. ("permission_groups",).
+    depends_on: tuple[str, ...] = ()
 
     @property
     def frameworks(self) -> tuple[str, ...]:
@@ -91,6 +94,7 @@ class Rule:
             "message": self.message.source,
             "unknown_message": self.unknown_message.source if self.unknown_message else None,
             "evidence": list(self.evidence),
+            "depends_on": list(self.depends_on),
             "source": self.source,
         }
 
@@ -225,6 +229,10 @@ def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
                           f"{suggest(item, [*facts, *PARAM_TYPES])}")
     if errors or when is None or message is None or remediation is None:
         return None, errors
+    read = when.facts | (unknown_when.facts if unknown_when is not None else frozenset())
+    depends_on: set[str] = set(model.depends_on)
+    for fact_name in read:
+        depends_on.update(facts[fact_name].depends_on)
     rule = Rule(
         id=model.id,
         title=model.title,
@@ -242,6 +250,7 @@ def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
         unknown_when=unknown_when,
         source=where(lines.get("id")),
         builtin=source.builtin,
+        depends_on=tuple(sorted(depends_on)),
     )
     return rule, []
 

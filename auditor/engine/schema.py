@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from auditor.engine.findings import Severity
 
 ResourceKind = Literal["api_key", "tenant"]
+Dependency = Literal["permission_groups"]  # the keys of auditor.engine.facts.DEPENDENCIES
 
 # framework id -> (display title, pattern of a control id)
 FRAMEWORKS: dict[str, tuple[str, str]] = {
@@ -61,6 +62,9 @@ class RuleFile(_Strict):
     message: NonEmpty
     unknown_message: str | None = None
     evidence: list[str] = Field(default_factory=list)
+    # Sources the verdict relies on beyond what the condition's facts say (auditor.engine.facts
+    # DEPENDENCIES); the facts a condition reads add theirs.
+    depends_on: list[Dependency] = Field(default_factory=list)
 
     @field_validator("compliance", mode="before")
     @classmethod
@@ -101,4 +105,11 @@ class RuleFile(_Strict):
     def _evidence(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("a fact is listed twice")
+        return value
+
+    @field_validator("depends_on")
+    @classmethod
+    def _depends_on(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a source is listed twice")
         return value

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -34,6 +35,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from auditor.config import SlackConfig
 from auditor.logs import register_secret, scrub
 from auditor.notify.message import DEFAULT_DESTINATION, route_destination
+from auditor.soar.tls import TlsProblem, client_context, tls_problem
 from auditor.textsafe import term_safe
 
 log = logging.getLogger(__name__)
@@ -158,10 +160,48 @@ def retry_handlers(policy: RetryPolicy) -> list[RetryHandler]:
     return [RateLimitRetry(policy), ServerErrorRetry(policy), ConnectionRetry(policy)]
 
 
-def describe(exc: BaseException) -> DeliveryError:
-    """A secret-free, one-line account of a failed request."""
+def host_of(url: str) -> str:
+    """``host:port`` of a Slack URL (never its path: a webhook's path is its secret)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname or 'the Slack server'}:{port or 443}"
+
+
+# auditor.soar.tls words its fixes for tenants; these are the Slack settings they mean.
+_SLACK_SETTINGS = {
+    "the tenant's ca_bundle": "slack.ca_bundle",
+    "; ca_bundle cannot": "; slack.ca_bundle cannot",
+    "the tenant url": "the Slack URL (webhook_url or api_base_url)",
+    "endpoint of the tenant": "endpoint of Slack",
+}
+
+
+def _tls_text(problem: TlsProblem, exc: BaseException, host: str | None) -> str:
+    """What is wrong with Slack's certificate (or the handshake) and the fix; OpenSSL's code
+    (e.g. CERTIFICATE_VERIFY_FAILED) last, as people search for it."""
+    where = host or "the Slack server"
+    fix = problem.fix(where)
+    for tenant_word, slack_word in _SLACK_SETTINGS.items():
+        fix = fix.replace(tenant_word, slack_word)
+    inner = exc.reason if isinstance(exc, URLError) else exc
+    code = inner.reason if isinstance(inner, ssl.SSLError) else None
+    text = f"{problem.what(where)} ({problem.reason}); fix: {fix}"
+    return f"{text} [SSL: {code}]" if code else text
+
+
+def describe(exc: BaseException, host: str | None = None) -> DeliveryError:
+    """A secret-free, one-line account of a failed request (``host``: ``host:port`` of the Slack
+    server it went to, named in TLS errors)."""
     if isinstance(exc, DeliveryError):
         return exc
+    if isinstance(exc, URLError | OSError):
+        problem = tls_problem(exc)
+        if problem is not None:
+            return DeliveryError(f"cannot reach Slack: {term_safe(_tls_text(problem, exc, host))}",
+                                 unreachable=True)
     if isinstance(exc, SlackApiError):
         status = getattr(exc.response, "status_code", None)
         data = getattr(exc.response, "data", None)
@@ -230,11 +270,12 @@ class SlackTransport:
 
     # -- clients --------------------------------------------------------------------------------
     @property
-    def _ssl(self) -> ssl.SSLContext | None:
-        """Verified TLS, with ``ca_bundle`` as extra trust when given."""
-        if self.slack.ca_bundle and self._ssl_context is None:
+    def _ssl(self) -> ssl.SSLContext:
+        """Verified TLS 1.2+: the system's CAs and certifi's, plus ``ca_bundle`` when given (it
+        adds trust, it does not replace the system's)."""
+        if self._ssl_context is None:
             try:
-                self._ssl_context = ssl.create_default_context(cafile=self.slack.ca_bundle)
+                self._ssl_context = client_context(self.slack.ca_bundle)
             except (OSError, ValueError) as exc:
                 raise DeliveryError(f"slack.ca_bundle {self.slack.ca_bundle}: cannot be used "
                                     f"({term_safe(getattr(exc, 'strerror', None) or exc)})"
@@ -277,7 +318,8 @@ class SlackTransport:
                 unfurl_links=False, unfurl_media=False)
             return Posted(str(answer.get("channel") or channel or where), str(answer.get("ts")))
         except _ERRORS as exc:
-            raise describe(exc) from None
+            raise describe(exc, host_of(where if kind == "webhook" else self.slack.api_base_url)
+                           ) from None
 
     def upload(self, channel: str, thread_ts: str | None, path: Path, title: str, *,
                filename: str | None = None) -> None:
@@ -297,5 +339,5 @@ class SlackTransport:
         try:
             answer = self._web_client().auth_test()
         except _ERRORS as exc:
-            raise describe(exc) from None
+            raise describe(exc, host_of(self.slack.api_base_url)) from None
         return str(answer.get("user") or "")

@@ -125,6 +125,7 @@ def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
         "tenants": views.tenant_views(result),
         "failed_tenants": [t for t in result.tenants if t.status == "error"],
         "ok_tenants": sum(1 for t in result.tenants if t.status == "ok"),
+        "google_tenants": sum(1 for t in result.tenants if t.auth == "google"),
         "rules": by_rule,
         "frameworks": views.control_views(result, context.rules, by_rule),
         "chart": build_chart(context.trend, result),

@@ -14,7 +14,7 @@ from pathlib import Path
 from auditor.engine.findings import SEVERITIES, Finding
 from auditor.report.base import ReportContext, atomic_text
 from auditor.report.trend import series
-from auditor.report.views import finding_order, tenant_views
+from auditor.report.views import auth_label, finding_order, tenant_views
 from auditor.result import RunResult
 from auditor.textsafe import term_safe
 
@@ -88,11 +88,21 @@ def render(result: RunResult, context: ReportContext) -> str:
         lines.append("")
     busiest = [t for t in tenant_views(result) if t.tally.failing][:10]
     if busiest:
-        lines += ["### Failing findings by tenant", "", "| Tenant | Failing | Critical | High |",
-                  "|---|---:|---:|---:|"]
-        lines += [f"| {md_escape(t.name)} | {t.tally.failing} | {t.tally.by_severity['critical']} "
-                  f"| {t.tally.by_severity['high']} |" for t in busiest]
+        lines += ["### Failing findings by tenant", "",
+                  "| Tenant | Authentication | Failing | Critical | High |",
+                  "|---|---|---:|---:|---:|"]
+        lines += [f"| {md_escape(t.name)} | {md_escape(t.auth_label)} | {t.tally.failing} "
+                  f"| {t.tally.by_severity['critical']} | {t.tally.by_severity['high']} |"
+                  for t in busiest]
         lines.append("")
+    google = [t.name for t in result.tenants if t.auth == "google"]
+    if google:
+        lines += [f"{auth_label('google')}: {', '.join(md_escape(n) for n in google)}. IAM "
+                  "permissions replace permission groups there; permission-group findings judge "
+                  "the legacy groups the API still reports.", ""]
+    if result.drift:
+        lines += [f"API drift: {len(result.drift)} response field(s) of an unexpected shape "
+                  "(see report.html, findings.json).", ""]
     exc = result.exceptions
     if exc.expired or exc.unused:
         lines += [f"Exceptions: {len(exc.expired)} expired, {len(exc.unused)} unused "

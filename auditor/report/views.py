@@ -36,6 +36,14 @@ FRAMEWORK_LABELS = {
 }
 
 
+# How each tenant was authenticated (TenantResult.auth), as people read it.
+AUTH_LABELS = {"appkey": "AppKey", "google": "Google (migrated instance)"}
+
+
+def auth_label(auth: str) -> str:
+    return AUTH_LABELS.get(auth, auth)
+
+
 def framework_label(key: str) -> str:
     return FRAMEWORK_LABELS.get(key.lower(), key)
 
@@ -79,6 +87,11 @@ class TenantView:
     error: str | None
     keys: int | None
     tally: Tally
+    auth: str = "appkey"
+
+    @property
+    def auth_label(self) -> str:
+        return auth_label(self.auth)
 
 
 @dataclass(slots=True)
@@ -129,8 +142,8 @@ def tenant_views(result: RunResult) -> list[TenantView]:
     tallies: dict[str, Tally] = defaultdict(Tally)
     for f in result.findings:
         tallies[f.tenant].add(f)
-    views = [TenantView(t.name, t.status, t.error, t.counts.get("api_keys"), tallies[t.name])
-             for t in result.tenants]
+    views = [TenantView(t.name, t.status, t.error, t.counts.get("api_keys"), tallies[t.name],
+                        t.auth) for t in result.tenants]
     listed = {t.name for t in result.tenants}
     views += [TenantView(name, "ok", None, None, tally)
               for name, tally in tallies.items() if name not in listed]

@@ -52,8 +52,12 @@ def test_show_prints_remediation_compliance_and_condition() -> None:
     assert "NIST SP 800-53 Rev. 5 [nist-800-53-r5]: AC-6, AC-2, AC-3" in out
     assert "covers_all_environments_at_creation" in out
     assert "https://cloud.google.com/chronicle/docs/soar/" in out
+    assert "Depends on: permission_groups (on instances migrated to Google Cloud" in out
     code, out, _ = invoke("rules", "show", "SOAR-AGE-001", "--format", "json")
     assert code == 0 and json.loads(out)["compliance"]["nist-800-53-r5"] == ["IA-5", "IA-5(1)"]
+    assert json.loads(out)["depends_on"] == []
+    code, out, _ = invoke("rules", "show", "SOAR-AGE-001")
+    assert "Depends on" not in out
 
 
 def test_show_unknown_rule_is_a_usage_error() -> None:

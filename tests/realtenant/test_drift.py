@@ -9,9 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from auditor.config import parse_config
 from auditor.simulator.scenario import Scenario
 from auditor.simulator.server import SimulatorServer
+from tests.e2e.helpers import cli
+from tests.realtenant.helpers import TokenServer, make_service_account
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 
@@ -57,3 +61,51 @@ def test_unknown_fields_and_shapes_are_listed_once(
     details = {(d["endpoint"], d["field"]): d["detail"] for d in document["drift"]}
     assert details[("GetApiKeys", "environments")] == "a text instead of a list; read as one name"
     assert details[("GetApiKeys", "lastUsedTimeUnixTimeInMs")] == "unknown field, ignored"
+
+
+def test_the_terminal_summary_lists_drift_and_marks_google_tenants(
+    start_simulator: Callable[..., SimulatorServer], demo_scenario: Scenario, tmp_path: Path,
+    token_server: Callable[..., TokenServer],
+) -> None:
+    """`soar-auditor run` in a subprocess: one `drift:` line per note after the table (hostile
+    field names shown as escapes, not obeyed), and the auth of each tenant."""
+    tokens = token_server(["ya29.cli-token-0000000000"])
+    account = make_service_account(tmp_path, tokens.token_uri)
+    tokens.state.public_pem = account.public_pem
+    data = demo_scenario.to_dict()
+    hostile = "evil\x1b[2J[bold red]field"
+    for record in data["api_keys"]:
+        record["lastUsedTimeUnixTimeInMs"] = 1_700_000_000_000
+        record[hostile] = 1
+    data["environments"][1]["region"] = "eu-west"
+    data["bearer_tokens"] = ["ya29.cli-token-0000000000"]
+    sim = start_simulator(data)
+    config = tmp_path / "auditor.yaml"
+    config.write_text(yaml.safe_dump({
+        "tenants": [
+            {"name": "gcp-prod", "url": sim.url, "auth": "google",
+             "google_credentials_file": str(account.path), "timeout_seconds": 5},
+            {"name": "legacy", "url": sim.url, "api_key": "${SOAR_LEGACY_KEY}",
+             "timeout_seconds": 5},
+        ],
+        "state": f"sqlite:///{tmp_path / 'state.db'}",
+        "reports": {"dir": str(tmp_path / "reports"), "formats": ["json"]},
+    }), encoding="utf-8")
+    proc = cli("run", "--config", str(config), "--no-notify",
+               env={"SOAR_LEGACY_KEY": sim.app_key, "GOOGLE_APPLICATION_CREDENTIALS": ""})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout.splitlines()
+    assert "\x1b" not in proc.stdout
+    rows = {line.split()[1]: line.split()[1:] for line in out
+            if line.startswith("│") and line.split()[1] in ("gcp-prod", "legacy")}
+    assert rows["gcp-prod"][2:5] == ["ok", "│", "google"]
+    assert rows["legacy"][2:5] == ["ok", "│", "appkey"]
+    drift = [line for line in out if line.startswith("drift: ")]
+    document = json.loads(next((tmp_path / "reports").glob("2*/findings.json")).read_text())
+    assert len(drift) == len(document["drift"]) >= 3
+    assert "drift: GetApiKeys lastUsedTimeUnixTimeInMs: unknown field, ignored" in drift
+    assert "drift: GetEnvironments region: unknown field, ignored" in drift
+    assert "drift: GetApiKeys evil\\x1b[2J[bold red]field: unknown field, ignored" in drift
+    table_end = max(i for i, line in enumerate(out) if line.startswith("└"))
+    assert all(out.index(line) > table_end for line in drift)  # after the table
+    assert any(line.startswith("auth google: instance migrated to Google Cloud") for line in out)

@@ -185,3 +185,43 @@ def test_the_run_says_which_authentication_each_tenant_used(
     assert result.status == "complete"
     assert {t["name"]: t["auth"] for t in document["tenants"]} == {
         "gcp-prod": "google", "legacy": "appkey"}
+
+
+def test_group_findings_of_a_migrated_tenant_say_iam_replaces_groups(
+    google_setup: tuple[SimulatorServer, TokenServer, Path], tmp_path: Path,
+) -> None:
+    """End to end: the same tenant data reached with a Bearer token (google) and with an AppKey
+    gives the same verdicts; only the google tenant's permission-group findings carry the note."""
+    from auditor.engine.evaluate import MIGRATED_NOTE
+    from auditor.pipeline import run_audit
+
+    sim, tokens, key_file = google_setup
+    config = parse_config({
+        "tenants": [
+            {"name": "gcp-prod", "url": sim.url, "auth": "google",
+             "google_credentials_file": str(key_file)},
+            {"name": "legacy", "url": sim.url, "api_key": sim.app_key},
+        ],
+        "state": f"sqlite:///{tmp_path}/state.db",
+        "reports": {"dir": str(tmp_path / "reports"), "formats": ["json"]},
+    })
+    result = run_audit(config, now=NOW, out_dir=tmp_path / "out", notify=False)
+    # the google tenant got its token and was read with it (the simulator accepts that Bearer)
+    assert result.status == "complete" and tokens.state.issued == TOKENS[:1]
+    findings = json.loads((tmp_path / "out" / "findings.json").read_text())["findings"]
+    group_rules = {"SOAR-ENV-001", "SOAR-ENV-002", "SOAR-PG-001", "SOAR-PG-002"}
+    by_tenant: dict[str, dict[tuple[str, object], dict[str, object]]] = {}
+    for f in findings:
+        by_tenant.setdefault(f["tenant"], {})[(f["rule_id"], f["resource"]["id"])] = f
+    google, legacy = by_tenant["gcp-prod"], by_tenant["legacy"]
+    assert google.keys() == legacy.keys()
+    assert group_rules <= {rule for rule, _ in google}  # the demo tenant fires all four
+    for ident, finding in google.items():
+        evidence = finding["evidence"]
+        assert isinstance(evidence, dict)
+        if ident[0] in group_rules:
+            assert evidence["auth"] == "google" and evidence["note"] == MIGRATED_NOTE
+        else:
+            assert "auth" not in evidence and "note" not in evidence
+        assert finding["status"] == legacy[ident]["status"]
+    assert not any("note" in f["evidence"] for f in legacy.values())

@@ -231,3 +231,31 @@ def test_an_empty_run_loads_clean(tmp_path: Path, open_report: Opener) -> None:
     assert opened.page.locator("#empty").text_content() == "No findings in this run."
     assert opened.page.locator("svg.trend-chart g.trend-run").count() == 1
     opened.clean()
+
+
+def test_migrated_tenants_and_their_group_findings_say_so(
+        tmp_path: Path, open_report: Opener) -> None:
+    from test_report_auth_drift import GROUP_RULES, migrated
+
+    from auditor.engine.evaluate import MIGRATED_NOTE
+
+    res = migrated(build_result(120))
+    opened = open_report(_html(tmp_path, res))
+    page = opened.page
+    row = page.locator("#by-tenant tbody tr", has_text="acme-001")
+    assert row.locator("td").nth(2).inner_text() == "Google (migrated instance)"
+    assert page.locator("#by-tenant tbody tr", has_text="acme-000").locator(
+        "td").nth(2).inner_text() == "AppKey"
+    assert page.locator("#google-tenants").is_visible()
+    target = next(f for f in res.findings if f.tenant == "acme-001"
+                  and f.rule_id in GROUP_RULES and f.status == "fail")
+    search(opened, f"{target.resource.name} {target.rule_id}")
+    page.locator("#rows tr.row").first.press("Enter")
+    page.wait_for_selector("#detail[open]")
+    evidence = page.locator("#d-evidence").inner_text()
+    assert "Authentication\ngoogle" in evidence and MIGRATED_NOTE in evidence
+    page.keyboard.press("Escape")
+    drift = page.locator("#drift tbody tr")
+    assert drift.count() == len(res.drift)
+    assert drift.first.inner_text().split("\t")[:2] == ["GetApiKeys", "lastUsedTimeUnixTimeInMs"]
+    opened.clean()

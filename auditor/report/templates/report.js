@@ -238,7 +238,7 @@
   var LABELS = { groups: 'Permission groups', roles: 'SOC roles', environments: 'Environments',
     environments_at_creation: 'Environments at key creation',
     missing_environments: 'Environments not covered', age_days: 'Age (days)',
-    stale_environments: 'Stale environments', created_at: 'Created' };
+    stale_environments: 'Stale environments', created_at: 'Created', auth: 'Authentication' };
   function label(k) { return LABELS[k] || cap(String(k).replace(/_/g, ' ')); }
   function text(v, nested) {
     if (v === null || v === undefined) { return nested ? 'unknown' : '—'; }
