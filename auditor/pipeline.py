@@ -162,10 +162,11 @@ def run_audit(
         tenants_cfg = select_shard(tenants_cfg, shard)
 
     with _store_for(config, store) as st, st.audit_lock(wait=True, timeout=lock_timeout):
+        if now is None:  # the audit starts when it holds the lock, not when it asked for it
+            started = datetime.now(UTC).replace(microsecond=0)
+        started = _begin(st, started, shard, fixed=now is not None)
+        clock = time.monotonic()
         log.info("audit %s: %d tenant(s)", run_id_for(started, shard), len(tenants_cfg))
-        # Visible as "running" until recorded; a run that dies (or a scheduler abandons at
-        # shutdown) is marked "interrupted" when the next audit takes the lock.
-        st.begin_run(run_id_for(started, shard), started, __version__)
         collections = collect_all(
             tenants_cfg, started, config.max_concurrent_tenants, progress=progress
         )
@@ -207,6 +208,26 @@ def run_audit(
                 result.notes.extend(f"Slack: {e}" for e in outcome.errors)
                 write_reports(result, target, ["json"], context)
     return result
+
+
+def _begin(store: Store, started: datetime, shard: tuple[int, int] | None, *,
+           fixed: bool) -> datetime:
+    """Record the run as "running" (a run that dies, or that a scheduler abandons at shutdown,
+    is marked "interrupted" by the next audit). Run ids have one-second resolution: an audit
+    that starts in the same second as the previous one waits for the next second."""
+    from auditor.state.errors import RunExists
+
+    for _attempt in range(3):
+        try:
+            store.begin_run(run_id_for(started, shard), started, __version__)
+            return started
+        except RunExists:
+            if fixed:
+                raise
+            time.sleep(max(0.0, 1.0 - (datetime.now(UTC).microsecond / 1e6)))
+            started = datetime.now(UTC).replace(microsecond=0)
+    store.begin_run(run_id_for(started, shard), started, __version__)
+    return started
 
 
 def _order(f: Finding) -> tuple[int, int, str, str, str]:

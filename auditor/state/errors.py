@@ -11,6 +11,10 @@ class LockBusy(StoreError):
     """Another audit holds the store's audit lock."""
 
 
+class RunExists(StoreError):
+    """A run with this id is already stored (two audits started in the same second)."""
+
+
 class RunNotFound(StoreError, KeyError):
     """No stored run has the requested id."""
 

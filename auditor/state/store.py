@@ -15,7 +15,7 @@ from auditor.engine.history import TenantHistory
 from auditor.result import RunPoint, RunResult
 from auditor.state import outbox, queries, record
 from auditor.state.connect import create_engine, safe_message, safe_url, sqlite_path
-from auditor.state.errors import StoreError
+from auditor.state.errors import RunExists, StoreError
 from auditor.state.lock import AuditLock, advisory_lock, file_lock
 from auditor.state.migrate import migrate
 from auditor.state.outbox import OutboxItem
@@ -121,7 +121,7 @@ class Store:
         with self._write("starting the run") as conn:
             status = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if status is not None:
-                raise StoreError(f"state: run {run_id} is already stored ({status})")
+                raise RunExists(f"state: run {run_id} is already stored ({status})")
             conn.execute(
                 sa.insert(runs).values(
                     id=run_id,

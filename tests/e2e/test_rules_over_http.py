@@ -88,3 +88,13 @@ def test_missing_creation_time_makes_the_age_rule_unknown(tmp_path: Path,
     srv = start_simulator(Scenario.from_dict(data))
     result = run_audit(_config(srv, tmp_path), out_dir=tmp_path / "out")
     assert ("SOAR-AGE-001", 119, "unknown") in _verdicts(result)
+
+
+def test_audits_started_in_the_same_second_get_distinct_run_ids(tmp_path: Path,
+                                                                 start_simulator: Any) -> None:
+    srv = start_simulator("demo")
+    config = _config(srv, tmp_path)
+    first = run_audit(config, out_dir=tmp_path / "a")
+    second = run_audit(config, out_dir=tmp_path / "b")
+    assert first.run_id != second.run_id
+    assert first.status == second.status == "complete"
