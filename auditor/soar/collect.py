@@ -10,7 +10,6 @@ status answering 404 (the group's state then comes from the other source, or is 
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -36,24 +35,18 @@ DEFAULT_PAGE_SIZE = 100
 # Which error a tenant reports when several calls failed (e.g. all of them with 401).
 _PRIORITY = ("GetApiKeys", "GetEnvironments", "GetPermissionsGroupCards", "GetSocRoles",
              "GetPermissionGroup", "GetAllEnvironmentStatus", "GetSystemVersion")
-GOOGLE_AUTH_MODULE = "auditor.soar.auth"
 
 
 def auth_provider_for(tenant: TenantConfig) -> AuthProvider:
-    """The credential of a tenant. ``auth: google`` is provided by
-    ``auditor.soar.auth.google_provider(tenant) -> AuthProvider`` when that module exists."""
+    """The credential of a tenant: its AppKey, or (``auth: google``, migrated instances) a
+    Google bearer token from :func:`auditor.soar.auth.google_provider`."""
     if tenant.auth == "appkey":
         if tenant.api_key is None:
             raise ValueError(f"tenant {tenant.name}: no api_key")
         return AppKeyAuth(tenant.api_key)
-    try:
-        module = importlib.import_module(GOOGLE_AUTH_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != GOOGLE_AUTH_MODULE:
-            raise
-        raise NotImplementedError("auth: google is not available in this version") from None
-    provider: AuthProvider = module.google_provider(tenant)
-    return provider
+    from auditor.soar.auth import google_provider
+
+    return google_provider(tenant)
 
 
 def client_for(tenant: TenantConfig, retry: RetryPolicy | None = None) -> SoarClient:
@@ -100,8 +93,6 @@ def collect_tenant_raw(
     name, auth = tenant_cfg.name, tenant_cfg.auth
     try:
         client = client_for(tenant_cfg, retry)
-    except NotImplementedError as exc:
-        return TenantCollection(name, None, str(exc), auth), None
     except (ValueError, OSError) as exc:  # e.g. an unreadable ca_bundle
         return TenantCollection(name, None, f"setup: {exc}", auth), None
     try:

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from auditor.config import TenantConfig
 from auditor.simulator.scenario import Scenario
 from auditor.simulator.server import SimulatorServer
@@ -173,17 +171,6 @@ def test_unreachable_tenant(demo_scenario: Scenario, tenant_config: TenantFactor
     result = collect_tenant(cfg, NOW)
     assert result.error is not None and "connection refused" in result.error
     assert result.error.startswith("GetApiKeys: cannot reach 127.0.0.1:")
-
-
-def test_google_auth_is_pluggable(simulator: SimulatorServer) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("auditor.soar.auth") is not None:
-        pytest.skip("Google auth is provided; its own tests cover it")
-    cfg = TenantConfig(name="gcp", url=simulator.url, auth="google")
-    result = collect_tenant(cfg, NOW)
-    assert result.error == "auth: google is not available in this version"
-    assert result.auth == "google"
 
 
 def test_tenants_in_parallel_in_config_order(start_simulator: Any, demo_scenario: Scenario,
