@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,13 +29,7 @@ class TenantResult:
     auth: str = "appkey"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "error": self.error,
-            "counts": self.counts,
-            "auth": self.auth,
-        }
+        return asdict(self)
 
 
 @dataclass(slots=True)

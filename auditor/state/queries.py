@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,17 +33,7 @@ class TenantSummary:
     resolved: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "error": self.error,
-            "counts": self.counts,
-            "failing": self.failing,
-            "unknown": self.unknown,
-            "muted": self.muted,
-            "new": self.new,
-            "resolved": self.resolved,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
