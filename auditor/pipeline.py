@@ -154,7 +154,6 @@ def run_audit(
 
     prepared = prepare(config)
     started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    clock = time.monotonic()
     tenants_cfg = list(config.tenants)
     if shard is not None:
         from auditor.shard import select_shard
