@@ -48,10 +48,10 @@ StoreFn = Callable[["Config"], "Store"]
 def _default_audit(config: Config, store: Store, now: datetime) -> RunResult:
     from auditor.pipeline import run_audit
 
-    # Wait for a manual run holding the audit lock, but not past the misfire grace time. The
-    # pipeline dates the run itself once it holds the lock (``now`` is when the job fired).
-    del now
-    return run_audit(config, store=store, lock_timeout=config.schedule.misfire_grace_seconds)
+    # Wait for a manual run holding the audit lock, but not past the misfire grace time. The run
+    # is dated ``now`` (its id is known in advance, for the heartbeat of an abandoned audit).
+    return run_audit(config, store=store, now=now,
+                     lock_timeout=config.schedule.misfire_grace_seconds)
 
 
 def _default_store(config: Config) -> Store:
