@@ -19,6 +19,7 @@ from auditor import __version__
 from auditor.config import Config, ConfigError, resolve_path
 from auditor.engine.findings import SEVERITY_RANK, Finding
 from auditor.result import RunResult, TenantResult
+from auditor.shard import select_shard, shard_scope
 from auditor.soar.models import TenantCollection
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def run_id_for(now: datetime, shard: tuple[int, int] | None = None) -> str:
     """The run id: UTC start time (YYYYMMDDTHHMMSSZ), plus ``-shardIofN`` for a sharded run, so
     that the shards of one night are distinct runs in a shared store."""
     base = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return base if shard is None else f"{base}-shard{shard[0]}of{shard[1]}"
+    return base if shard is None else f"{base}-{shard_scope(shard)}"
 
 
 def prepare(config: Config) -> Prepared:
@@ -155,12 +156,15 @@ def run_audit(
     prepared = prepare(config)
     started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     tenants_cfg = list(config.tenants)
+    scope: str | None = None  # unsharded: the whole store; a shard: its own lock, in parallel
     if shard is not None:
-        from auditor.shard import select_shard
-
         tenants_cfg = select_shard(tenants_cfg, shard)
+        scope = shard_scope(shard)
 
-    with _store_for(config, store) as st, st.audit_lock(wait=True, timeout=lock_timeout):
+    with (
+        _store_for(config, store) as st,
+        st.audit_lock(wait=True, timeout=lock_timeout, scope=scope),
+    ):
         if now is None:  # the audit starts when it holds the lock, not when it asked for it
             started = datetime.now(UTC).replace(microsecond=0)
         started = _begin(st, started, shard, fixed=now is not None)

@@ -38,6 +38,13 @@ def parse_shard(value: str | None, env: Mapping[str, str]) -> tuple[int, int] | 
     return i, n
 
 
+def shard_scope(shard: tuple[int, int]) -> str:
+    """``"shardIofN"``: the suffix of a shard's run ids (``<start>-shardIofN``) and the scope of
+    its audit lock in the state store (shards run in parallel, each shard once at a time)."""
+    index, count = shard
+    return f"shard{index}of{count}"
+
+
 class _Named(Protocol):
     @property
     def name(self) -> str: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +56,9 @@ class OutboxStore(Protocol):
     def outbox_pending(self) -> Sequence[OutboxItem]: ...
     def outbox_mark_sent(self, item_id: int) -> None: ...
     def outbox_mark_failed(self, item_id: int, error: str) -> None: ...
+    def outbox_delivery(self) -> AbstractContextManager[None]:
+        """Held while pending items are read and sent: one deliverer at a time per store."""
+        ...
 
 
 @dataclass(slots=True)
@@ -156,14 +160,23 @@ def _run_queue(queue: deque[_Item], transport: SlackTransport, store: OutboxStor
 def deliver_pending(slack: SlackConfig, store: OutboxStore, *,
                     transport: SlackTransport | None = None,
                     retry: RetryPolicy | None = None) -> NotifyOutcome:
-    """Send every undelivered outbox item, oldest first. Never raises for a Slack problem."""
+    """Send every undelivered outbox item, oldest first. Never raises for a Slack problem.
+
+    Under the store's outbox lock: audits of parallel shards each deliver the outbox, and an
+    item read as pending by one must not be sent by another too (the second one reads the
+    outbox after the first has marked what it sent)."""
     outcome = NotifyOutcome()
     transport = transport or SlackTransport(slack, retry=retry)
     try:
-        pending = sorted(store.outbox_pending(), key=lambda i: i.id)  # ids grow: oldest first
+        with store.outbox_delivery():
+            _deliver_all(store, transport, outcome)
     except Exception as exc:  # noqa: BLE001 - a store failure must not stop the run's reports
         outcome.errors.append(f"Slack alerts not delivered: state store error: {scrub(str(exc))}")
-        return outcome
+    return outcome
+
+
+def _deliver_all(store: OutboxStore, transport: SlackTransport, outcome: NotifyOutcome) -> None:
+    pending = sorted(store.outbox_pending(), key=lambda i: i.id)  # ids grow: oldest first
     queue: deque[_Item] = deque()
     for item in pending:
         if item.attempts >= MAX_ATTEMPTS:
@@ -173,7 +186,6 @@ def deliver_pending(slack: SlackConfig, store: OutboxStore, *,
         queue.append(_Item(item.id, item.run_id, item.destination, dict(item.payload),
                            item.attempts))
     _guard(lambda: _run_queue(queue, transport, store, outcome), outcome)
-    return outcome
 
 
 def _guard(action: Callable[[], None], outcome: NotifyOutcome) -> None:

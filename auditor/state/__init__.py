@@ -4,6 +4,9 @@ store = open_store("sqlite:///reports/state.db")        # or postgresql://user@h
 with store.audit_lock():
     history = store.tenant_history("acme")             # for the change rules
     store.record_run(result)                           # lifecycle in place + stored
+
+``audit_lock()`` excludes every other audit of the store; ``audit_lock(scope="shard0of4")`` only
+the other audits of that shard and unsharded audits (shards of one store run in parallel).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
-"""One audit at a time per store: a file lock next to a SQLite database, a session advisory lock
-on PostgreSQL. Both are released by the operating system / the server when the process dies."""
+"""The locks of a store: a file lock next to a SQLite database, a session advisory lock on
+PostgreSQL. Both are released by the operating system / the server when the process dies.
+
+A lock is taken in exclusive or in shared mode. Each outermost hold is its own OS-level hold (its
+own open of the lock file, its own database session), so threads, Store objects and processes
+exclude each other alike; within one thread a lock is re-entrant.
+"""
 
 from __future__ import annotations
 
@@ -11,35 +16,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from auditor.state.errors import LockBusy, StoreError
-from auditor.state.migrate import LOCK_CLASS_AUDIT
 
 _POLL_FIRST = 0.02
 _POLL_MAX = 0.25
 
-
-def _busy(where: str, waited: float | None) -> LockBusy:
-    how = "" if waited is None else f" (waited {waited:.1f} s)"
-    return LockBusy(
-        f"another audit holds the lock of the state store {where}{how}; try again later"
-    )
+# take(shared, wait, timeout) -> release; raises LockBusy when not taken.
+Take = Callable[[bool, bool, float | None], Callable[[], None]]
 
 
-def _poll(try_once: Callable[[], bool], wait: bool, timeout: float | None, where: str) -> None:
-    """Call ``try_once`` until it succeeds, or raise LockBusy (no wait / timeout reached)."""
+def _poll(try_once: Callable[[], bool], wait: bool, timeout: float | None, busy: str) -> None:
+    """Call ``try_once`` until it succeeds, or raise LockBusy (no wait / timeout reached).
+
+    Every attempt is non-blocking (no lock queue): waiting for locks can never deadlock."""
     if try_once():
         return
     if not wait:
-        raise _busy(where, None)
+        raise LockBusy(f"{busy}; try again later")
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = _POLL_FIRST
     while True:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise _busy(where, timeout)
+                raise LockBusy(f"{busy} (waited {timeout:.1f} s); try again later")
             time.sleep(min(delay, left))
         else:
             time.sleep(delay)
@@ -49,112 +51,118 @@ def _poll(try_once: Callable[[], bool], wait: bool, timeout: float | None, where
 
 
 class AuditLock:
-    """Re-entrant within one Store object; exclusive across objects, threads and processes."""
+    """One lock of a store, re-entrant per thread; exclusive (or shared) across threads, Store
+    objects and processes."""
 
-    def __init__(self, acquire: Callable[[bool, float | None], None], release: Callable[[], None]):
-        self._acquire = acquire
-        self._release = release
-        self._thread_lock = threading.RLock()
-        self._depth = 0
+    def __init__(self, take: Take) -> None:
+        self._take = take
+        self._local = threading.local()
 
     @property
     def held(self) -> bool:
-        return self._depth > 0
+        """True while the calling thread holds it (in either mode)."""
+        return int(getattr(self._local, "depth", 0)) > 0
 
-    def acquire(self, wait: bool, timeout: float | None) -> bool:
-        """Take the lock; True when this call took it (False: already held by this object)."""
-        started = time.monotonic()
-        if not wait:
-            ok = self._thread_lock.acquire(blocking=False)
-        else:
-            ok = self._thread_lock.acquire(timeout=-1 if timeout is None else timeout)
-        if not ok:
-            raise LockBusy("another audit in this process holds the lock of the state store")
-        try:
-            outermost = self._depth == 0
-            if outermost:
-                left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-                self._acquire(wait, left)
-            self._depth += 1
-        except BaseException:
-            self._thread_lock.release()
-            raise
-        return outermost
+    def acquire(self, wait: bool, timeout: float | None, *, shared: bool = False) -> bool:
+        """Take the lock; True when this call took it (False: this thread already holds it).
+
+        A thread holding the lock shared cannot take it exclusive (StoreError): an upgrade could
+        deadlock with another shared holder doing the same."""
+        local = self._local
+        depth = int(getattr(local, "depth", 0))
+        if depth:
+            if local.shared and not shared:
+                raise StoreError(
+                    "state: cannot take the audit lock of the whole store while this thread "
+                    "holds it shared (for one shard)"
+                )
+            local.depth = depth + 1
+            return False
+        local.release = self._take(shared, wait, timeout)
+        local.shared = shared
+        local.depth = 1
+        return True
 
     def release(self) -> None:
-        try:
-            self._depth -= 1
-            if self._depth == 0:
-                self._release()
-        finally:
-            self._thread_lock.release()
+        local = self._local
+        local.depth -= 1
+        if local.depth == 0:
+            release, local.release = local.release, None
+            release()
 
 
-def file_lock(path: Path, where: str) -> AuditLock:
-    """flock(2) on ``<db>.lock``: exclusive between processes and between separate opens."""
-    state: dict[str, int] = {}
+def file_lock(path: Path, busy: str) -> AuditLock:
+    """flock(2) on ``path``: each hold opens the file anew (flock locks belong to the open file,
+    so two opens in one process exclude each other like two processes)."""
 
-    def acquire(wait: bool, timeout: float | None) -> None:
+    def take(shared: bool, wait: bool, timeout: float | None) -> Callable[[], None]:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreError(f"state: cannot open the lock file {path}: {exc.strerror}") from None
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
 
         def try_once() -> bool:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
             return True
 
         try:
-            _poll(try_once, wait, timeout, where)
+            _poll(try_once, wait, timeout, busy)
+            if not shared:  # for a human looking at the file: who holds it
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        state["fd"] = fd
 
-    def release() -> None:
-        fd = state.pop("fd", None)
-        if fd is not None:
+        def release() -> None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
 
-    return AuditLock(acquire, release)
+        return release
+
+    return AuditLock(take)
 
 
-def advisory_lock(engine: Engine, where: str) -> AuditLock:
-    """pg_advisory_lock on a dedicated session, keyed by the store's schema."""
-    state: dict[str, Connection] = {}
-    sql_try = sa.text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))")
-    sql_unlock = sa.text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))")
+def advisory_lock(engine: Engine, lock_class: int, name: str, busy: str) -> AuditLock:
+    """pg_advisory_lock(lock_class, hashtext(current_schema() || name)) on a session of its own
+    (``name`` "" is the schema's hash alone)."""
+    key = "(:c, hashtext(current_schema() || :n))"
+    sql_try = {
+        False: sa.text(f"SELECT pg_try_advisory_lock{key}"),
+        True: sa.text(f"SELECT pg_try_advisory_lock_shared{key}"),
+    }
+    sql_unlock = {
+        False: sa.text(f"SELECT pg_advisory_unlock{key}"),
+        True: sa.text(f"SELECT pg_advisory_unlock_shared{key}"),
+    }
+    params = {"c": lock_class, "n": name}
 
-    def acquire(wait: bool, timeout: float | None) -> None:
+    def take(shared: bool, wait: bool, timeout: float | None) -> Callable[[], None]:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
         def try_once() -> bool:
-            return bool(conn.execute(sql_try, {"k": LOCK_CLASS_AUDIT}).scalar())
+            return bool(conn.execute(sql_try[shared], params).scalar())
 
         try:
-            _poll(try_once, wait, timeout, where)
+            _poll(try_once, wait, timeout, busy)
         except BaseException:
             conn.close()
             raise
-        state["conn"] = conn
 
-    def release() -> None:
-        conn = state.pop("conn", None)
-        if conn is None:
-            return
-        try:
-            conn.execute(sql_unlock, {"k": LOCK_CLASS_AUDIT})
-        except sa.exc.DBAPIError:
-            conn.invalidate()  # the session ends, and the server drops its locks with it
-        finally:
-            conn.close()
+        def release() -> None:
+            try:
+                conn.execute(sql_unlock[shared], params)
+            except sa.exc.DBAPIError:
+                conn.invalidate()  # the session ends, and the server drops its locks with it
+            finally:
+                conn.close()
 
-    return AuditLock(acquire, release)
+        return release
+
+    return AuditLock(take)

@@ -17,9 +17,14 @@ from auditor.state.errors import StoreError
 
 log = logging.getLogger("auditor.state")
 
-# Advisory-lock class ids (PostgreSQL); the second key is the hash of the current schema.
-LOCK_CLASS_AUDIT = 0x50A7
-LOCK_CLASS_MIGRATE = 0x50A8
+# Advisory-lock class ids (PostgreSQL); the second key is the hash of the current schema (for a
+# scope: of the schema and the scope). Each lock has a class of its own, so that no two locks of
+# one store can ever share a key (one process holds several of them at once).
+LOCK_CLASS_AUDIT = 0x50A7  # the whole store: exclusive for an audit, shared for each shard's audit
+LOCK_CLASS_MIGRATE = 0x50A8  # schema upgrades (transaction-level)
+LOCK_CLASS_AUDIT_SCOPE = 0x50A9  # one shard ("shard0of4"): exclusive
+LOCK_CLASS_OUTBOX = 0x50AA  # delivering the Slack outbox: exclusive
+LOCK_CLASS_RECORD = 0x50AB  # writing a run (transaction-level): one at a time, like SQLite
 
 
 def current_version(conn: Connection) -> int:

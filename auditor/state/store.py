@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -17,18 +20,29 @@ from auditor.state import outbox, queries, record
 from auditor.state.connect import create_engine, safe_message, safe_url, sqlite_path
 from auditor.state.errors import RunExists, StoreError
 from auditor.state.lock import AuditLock, advisory_lock, file_lock
-from auditor.state.migrate import migrate
+from auditor.state.migrate import (
+    LOCK_CLASS_AUDIT,
+    LOCK_CLASS_AUDIT_SCOPE,
+    LOCK_CLASS_OUTBOX,
+    LOCK_CLASS_RECORD,
+    migrate,
+)
 from auditor.state.outbox import OutboxItem
 from auditor.state.queries import RunSummary
 from auditor.state.schema import runs
 
 log = logging.getLogger("auditor.state")
 
+_SCOPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_RESERVED_SCOPES = frozenset({"outbox"})  # <db>.outbox.lock is the outbox delivery lock
+_RECORD_LOCK = sa.text("SELECT pg_advisory_xact_lock(:c, hashtext(current_schema()))")
+
 
 class Store:
     """Runs, per-tenant results, finding states and snapshots in SQLite or PostgreSQL.
 
-    Thread-safe (a pool of connections); one audit at a time per store with :meth:`audit_lock`.
+    Thread-safe (a pool of connections); one audit at a time per store, or one per shard, with
+    :meth:`audit_lock`.
     """
 
     def __init__(self, url: URL, *, retention_days: int = 400) -> None:
@@ -49,11 +63,12 @@ class Store:
             raise StoreError(
                 f"state: cannot open the state store {self.where}: {safe_message(exc, url)}"
             ) from None
-        if self.backend == "sqlite":
-            lock_path = sqlite_path(url).with_name(sqlite_path(url).name + ".lock")
-            self._lock: AuditLock = file_lock(lock_path, self.where)
-        else:
-            self._lock = advisory_lock(self._engine, self.where)
+        self._lock = self._make_lock(None, LOCK_CLASS_AUDIT, "", "another audit holds the lock")
+        self._outbox_lock = self._make_lock(
+            "outbox", LOCK_CLASS_OUTBOX, "", "another audit is delivering the Slack outbox"
+        )
+        self._scope_locks: dict[str, AuditLock] = {}
+        self._scope_guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Store({self.where})"
@@ -81,33 +96,89 @@ class Store:
                 yield conn
 
     # -- one audit at a time ---------------------------------------------------------------------
-    @contextmanager
-    def audit_lock(self, wait: bool = True, timeout: float | None = None) -> Iterator[None]:
-        """Hold the store's audit lock; LockBusy when ``wait`` is False or ``timeout`` passes.
+    def _make_lock(self, suffix: str | None, lock_class: int, name: str, busy: str) -> AuditLock:
+        """``<db>.lock`` / ``<db>.<suffix>.lock`` for SQLite, an advisory key on PostgreSQL."""
+        busy = f"{busy} of the state store {self.where}"
+        if self.backend == "sqlite":
+            db = sqlite_path(self._url)
+            return file_lock(db.with_name(f"{db.name}.{suffix}.lock" if suffix else
+                                          f"{db.name}.lock"), busy)
+        return advisory_lock(self._engine, lock_class, name, busy)
 
-        On taking the lock, runs left "running" by a process that died are marked "interrupted".
+    def _scope_lock(self, scope: str) -> AuditLock:
+        if not _SCOPE.match(scope) or scope in _RESERVED_SCOPES:
+            raise StoreError(f"state: {scope!r} is not a valid audit lock scope")
+        with self._scope_guard:
+            lock = self._scope_locks.get(scope)
+            if lock is None:
+                lock = self._scope_locks[scope] = self._make_lock(
+                    scope, LOCK_CLASS_AUDIT_SCOPE, "/" + scope, f"another audit of {scope} holds "
+                    "its lock"
+                )
+            return lock
+
+    @contextmanager
+    def audit_lock(
+        self, wait: bool = True, timeout: float | None = None, *, scope: str | None = None
+    ) -> Iterator[None]:
+        """Hold an audit lock; LockBusy when ``wait`` is False or ``timeout`` passes.
+
+        ``scope`` None: the whole store, exclusive: no other audit, sharded or not, runs. A scope
+        (e.g. "shard0of4", the audit of one shard): the store lock *shared* plus the scope's own
+        lock exclusive, so that audits of different scopes run in parallel, the same scope never
+        twice, and an unsharded audit waits for every shard (and they for it). The run ids of a
+        scope's audits must end with ``-<scope>``.
+
+        On taking the lock (outermost, per thread), runs left "running" by a process that died
+        are marked "interrupted": every one for the whole store, the scope's own for a scope.
+        Re-entrant per thread and per scope; a thread holding a scope cannot take the whole
+        store (StoreError).
         """
-        with self._guard("taking the audit lock"):
-            outermost = self._lock.acquire(wait, timeout)
-        try:
+        if scope is None:
+            steps = [(self._lock, False)]
+        else:
+            steps = [(self._lock, True), (self._scope_lock(scope), False)]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with ExitStack() as held:  # released in reverse order, each one even if another fails
+            outermost = False
+            for lock, shared in steps:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                with self._guard("taking the audit lock"):
+                    outermost = lock.acquire(wait, left, shared=shared)
+                held.callback(self._release, lock)
             if outermost:
-                self._mark_interrupted()
+                self._mark_interrupted(scope)
             yield
-        finally:
-            with self._guard("releasing the audit lock"):
-                self._lock.release()
+
+    def _release(self, lock: AuditLock) -> None:
+        with self._guard("releasing the audit lock"):
+            lock.release()
 
     @property
     def holds_lock(self) -> bool:
+        """True while the calling thread holds the store's audit lock (whole or for a scope)."""
         return self._lock.held
 
-    def _mark_interrupted(self) -> None:
+    def _mark_interrupted(self, scope: str | None) -> None:
+        where = runs.c.status == "running"
+        if scope is not None:
+            where = where & runs.c.id.endswith(f"-{scope}", autoescape=True)
         with self._write("marking interrupted runs") as conn:
-            res = conn.execute(
-                sa.update(runs).where(runs.c.status == "running").values(status="interrupted")
-            )
+            res = conn.execute(sa.update(runs).where(where).values(status="interrupted"))
         if res.rowcount:
-            log.warning("state: %d earlier run(s) did not finish; marked interrupted", res.rowcount)
+            log.warning("state: %d earlier run(s)%s did not finish; marked interrupted",
+                        res.rowcount, "" if scope is None else f" of {scope}")
+
+    @contextmanager
+    def outbox_delivery(self) -> Iterator[None]:
+        """Held while the outbox is read and delivered: one deliverer at a time per store (the
+        audits of parallel shards each deliver), so that no alert is sent twice. Waits."""
+        with self._guard("taking the outbox lock"):
+            self._outbox_lock.acquire(True, None)
+        try:
+            yield
+        finally:
+            self._release(self._outbox_lock)
 
     # -- the pipeline -----------------------------------------------------------------------------
     def tenant_history(self, tenant: str) -> TenantHistory:
@@ -141,6 +212,10 @@ class Store:
         """Set lifecycle and first_seen of each finding in place, append the resolved ones, and
         store the run: all of it in one transaction (a killed process leaves no half run)."""
         with self._write(f"recording run {result.run_id}") as conn:
+            # One run written at a time, as SQLite's BEGIN IMMEDIATE does: the retention pruning
+            # of parallel shards touches rows of every tenant, and must never deadlock.
+            if self.backend == "postgresql":
+                conn.execute(_RECORD_LOCK, {"c": LOCK_CLASS_RECORD})
             record.record(conn, result, self.retention_days)
 
     # -- history ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +45,9 @@ class MemoryOutbox:
         item = self.items[item_id - 1]
         item.attempts += 1
         item.last_error = error
+
+    def outbox_delivery(self) -> AbstractContextManager[None]:
+        return nullcontext()  # one process, one thread: nobody else delivers
 
     def dump(self) -> str:
         return json.dumps([i.__dict__ for i in self.items], default=str)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,9 @@ class BrokenStore:
 
     def outbox_mark_failed(self, item_id: int, error: str) -> None:
         raise AssertionError("not reached")
+
+    def outbox_delivery(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 def test_a_broken_store_never_stops_the_alert_nor_raises(fake: FakeSlack,
