@@ -13,6 +13,9 @@
   a running simulator (name defaults to the scenario's tenant; overrides e.g. ``api_key="wrong"``,
   ``timeout_seconds=0.5``, ``max_connections=2``).
 - ``fast_retry``: a RetryPolicy with tiny backoffs, for tests that pass ``retry=`` explicitly.
+- ``pg_url``: a fresh, empty schema on the test PostgreSQL server named by
+  ``SOAR_AUDITOR_TEST_POSTGRES`` (`.ci/start-postgres.sh` starts one); the URL selects the schema
+  with ``search_path``. Skipped when the variable is unset, a failure under ``CI=true``.
 
 Autouse: ``_fast_soar_retries`` makes the client's default retry policy fast (backoff ~10 ms,
 Retry-After capped at 1 s) for every test, so that fault scenarios never slow the suite down.
@@ -20,12 +23,16 @@ Retry-After capped at 1 s) for every test, so that fault scenarios never slow th
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from auditor.config import TenantConfig
 from auditor.simulator.scenario import Scenario, builtin_scenario, load_scenario
@@ -102,3 +109,30 @@ def make_tenant_config(srv: SimulatorServer, name: str | None = None,
 @pytest.fixture
 def tenant_config() -> Callable[..., TenantConfig]:
     return make_tenant_config
+
+
+PG_ENV = "SOAR_AUDITOR_TEST_POSTGRES"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        message = f'{PG_ENV} is not set (run: eval "$(bash .ci/start-postgres.sh)")'
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " — PostgreSQL tests must run in CI")
+        pytest.skip(message)
+    driver = make_url(base)
+    if driver.drivername in ("postgres", "postgresql"):
+        driver = driver.set(drivername="postgresql+psycopg")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(driver, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()

@@ -7,47 +7,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from auditor.state import open_store
 from tests.e2e.helpers import tenant_entry, write_config
 from tests.notify.fakeslack import FakeSlack
 
-PG_ENV = "SOAR_AUDITOR_TEST_POSTGRES"
 LATENCY_MS = 300  # per SOAR API request: a shard's collection takes about 2 s
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh schema on the test PostgreSQL server (skipped locally when unset; a failure
-    under CI=true)."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        message = f"{PG_ENV} is not set (run: eval \"$(bash .ci/start-postgres.sh)\")"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " — PostgreSQL tests must run in CI")
-        pytest.skip(message)
-    schema = f"shards_{uuid.uuid4().hex[:12]}"
-    driver = make_url(base)
-    if driver.drivername in ("postgres", "postgresql"):
-        driver = driver.set(drivername="postgresql+psycopg")
-    admin = sa.create_engine(driver, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:

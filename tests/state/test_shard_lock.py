@@ -269,7 +269,7 @@ def test_outbox_delivery_lock_waits_for_the_other_deliverer(
 
 
 @pytest.mark.postgres
-def test_postgresql_writes_one_run_at_a_time(pg_schema_url: str) -> None:
+def test_postgresql_writes_one_run_at_a_time(pg_url: str) -> None:
     """On PostgreSQL a run is written under a transaction-level lock (SQLite writers are one at
     a time anyway): the retention pruning of two shards can never deadlock."""
     import sqlalchemy as sa
@@ -277,8 +277,8 @@ def test_postgresql_writes_one_run_at_a_time(pg_schema_url: str) -> None:
 
     from auditor.state.migrate import LOCK_CLASS_RECORD
 
-    store = open_store(pg_schema_url)
-    engine = sa.create_engine(make_url(pg_schema_url).set(drivername="postgresql+psycopg"))
+    store = open_store(pg_url)
+    engine = sa.create_engine(make_url(pg_url).set(drivername="postgresql+psycopg"))
     done = threading.Event()
     try:
         with engine.connect() as conn, conn.begin():

@@ -167,9 +167,9 @@ def test_unreachable_postgres_hides_password() -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_scheme_spellings(pg_schema_url: str) -> None:
+def test_postgres_scheme_spellings(pg_url: str) -> None:
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
-        url = prefix + pg_schema_url.split("://", 1)[1]
+        url = prefix + pg_url.split("://", 1)[1]
         store = open_store(url)
         try:
             assert store.backend == "postgresql"
@@ -179,8 +179,8 @@ def test_postgres_scheme_spellings(pg_schema_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_wrong_password_message_hides_it(pg_schema_url: str) -> None:
-    url = parse_url(pg_schema_url).set(password="Wr0ng-Pa55-xyz")
+def test_wrong_password_message_hides_it(pg_url: str) -> None:
+    url = parse_url(pg_url).set(password="Wr0ng-Pa55-xyz")
     with pytest.raises(StoreError, match="cannot open the state store") as err:
         open_store(url.render_as_string(hide_password=False))
     assert "Wr0ng-Pa55-xyz" not in str(err.value)
