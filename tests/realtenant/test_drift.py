@@ -24,7 +24,6 @@ def test_unknown_fields_and_shapes_are_listed_once(
     start_simulator: Callable[..., SimulatorServer], demo_scenario: Scenario, tmp_path: Path,
 ) -> None:
     from auditor.pipeline import run_audit
-    from auditor.state import open_store
 
     data = demo_scenario.to_dict()
     for record in data["api_keys"]:  # a field nobody has seen yet, on every key
@@ -39,11 +38,7 @@ def test_unknown_fields_and_shapes_are_listed_once(
         "state": f"sqlite:///{tmp_path}/state.db",
         "reports": {"dir": str(tmp_path), "formats": ["json"]},
     })
-    store = open_store(config.state)
-    try:
-        result = run_audit(config, store=store, now=NOW, out_dir=tmp_path / "out", notify=False)
-    finally:
-        store.close()
+    result = run_audit(config, now=NOW, out_dir=tmp_path / "out", notify=False)
     assert result.status == "complete"
     assert len(result.inventories["tenant-0"].api_keys) == 19
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.config import TenantConfig, parse_config
+from auditor.config import Config, TenantConfig, parse_config
 from auditor.simulator.server import SimulatorServer
 from auditor.soar.auth import ADC_HINT, SCOPES, GoogleAuth, google_provider, load_credentials
 from auditor.soar.client import SoarClient, SoarError
@@ -48,6 +48,20 @@ def _tenant(sim: SimulatorServer, key_file: Path | None, **extra: object) -> Ten
     if key_file is not None:
         data["google_credentials_file"] = str(key_file)
     return TenantConfig.model_validate(data)
+
+
+def _google_and_appkey(sim: SimulatorServer, key_file: Path, tmp_path: Path) -> Config:
+    """The same simulated tenant twice: once as a migrated instance (Bearer token from Google
+    credentials), once with its AppKey."""
+    return parse_config({
+        "tenants": [
+            {"name": "gcp-prod", "url": sim.url, "auth": "google",
+             "google_credentials_file": str(key_file)},
+            {"name": "legacy", "url": sim.url, "api_key": sim.app_key},
+        ],
+        "state": f"sqlite:///{tmp_path}/state.db",
+        "reports": {"dir": str(tmp_path / "reports"), "formats": ["json"]},
+    })
 
 
 def test_a_migrated_tenant_is_audited_with_a_service_account_token(
@@ -164,23 +178,10 @@ def test_the_run_says_which_authentication_each_tenant_used(
     google_setup: tuple[SimulatorServer, TokenServer, Path], tmp_path: Path,
 ) -> None:
     from auditor.pipeline import run_audit
-    from auditor.state import open_store
 
     sim, _tokens, key_file = google_setup
-    config = parse_config({
-        "tenants": [
-            {"name": "gcp-prod", "url": sim.url, "auth": "google",
-             "google_credentials_file": str(key_file)},
-            {"name": "legacy", "url": sim.url, "api_key": sim.app_key},
-        ],
-        "state": f"sqlite:///{tmp_path}/state.db",
-        "reports": {"dir": str(tmp_path / "reports"), "formats": ["json"]},
-    })
-    store = open_store(config.state)
-    try:
-        result = run_audit(config, store=store, now=NOW, out_dir=tmp_path / "out", notify=False)
-    finally:
-        store.close()
+    config = _google_and_appkey(sim, key_file, tmp_path)
+    result = run_audit(config, now=NOW, out_dir=tmp_path / "out", notify=False)
     document = json.loads((tmp_path / "out" / "findings.json").read_text())
     assert result.status == "complete"
     assert {t["name"]: t["auth"] for t in document["tenants"]} == {
@@ -196,15 +197,7 @@ def test_group_findings_of_a_migrated_tenant_say_iam_replaces_groups(
     from auditor.pipeline import run_audit
 
     sim, tokens, key_file = google_setup
-    config = parse_config({
-        "tenants": [
-            {"name": "gcp-prod", "url": sim.url, "auth": "google",
-             "google_credentials_file": str(key_file)},
-            {"name": "legacy", "url": sim.url, "api_key": sim.app_key},
-        ],
-        "state": f"sqlite:///{tmp_path}/state.db",
-        "reports": {"dir": str(tmp_path / "reports"), "formats": ["json"]},
-    })
+    config = _google_and_appkey(sim, key_file, tmp_path)
     result = run_audit(config, now=NOW, out_dir=tmp_path / "out", notify=False)
     # the google tenant got its token and was read with it (the simulator accepts that Bearer)
     assert result.status == "complete" and tokens.state.issued == TOKENS[:1]

@@ -95,7 +95,6 @@ def test_through_a_proxy_it_audits_and_the_proxy_saw_the_traffic(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     from auditor.pipeline import run_audit
-    from auditor.state import open_store
 
     sim = https_simulator("good")
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
@@ -105,11 +104,7 @@ def test_through_a_proxy_it_audits_and_the_proxy_saw_the_traffic(
         "state": f"sqlite:///{tmp_path}/state.db",
         "reports": {"dir": str(tmp_path), "formats": ["json"]},
     })
-    store = open_store(config.state)
-    try:
-        result = run_audit(config, store=store, now=NOW, out_dir=tmp_path / "out", notify=False)
-    finally:
-        store.close()
+    result = run_audit(config, now=NOW, out_dir=tmp_path / "out", notify=False)
     assert result.status == "complete" and result.findings
     assert set(proxy.connects) == {f"127.0.0.1:{sim.port}"}
     assert len(sim.request_log) > 10  # every call went through the tunnel
