@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -73,9 +74,47 @@ def _read_secret_file(path: str, field: str) -> str:
     return value
 
 
+class ChronicleConfig(_Strict):
+    """The Chronicle API surface of a tenant (see shared/spec/chronicle-api.md): Google
+    credentials, the SecOps project, region and instance; optionally the project's IAM policy."""
+
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$")]
+    location: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")] = "us"
+    instance: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]
+    endpoint: str | None = None  # default derived from location
+    google_credentials_file: str | None = None  # absent = application default credentials
+    iam: bool = True
+    iam_endpoint: str = "https://cloudresourcemanager.googleapis.com"
+    # Where google-auth asks for tokens; only tests and air-gapped proxies change it (the token
+    # URI of a service-account file wins when this is not set).
+    token_uri: str | None = None
+    scopes: list[str] = Field(
+        default_factory=lambda: ["https://www.googleapis.com/auth/chronicle.readonly",
+                                 "https://www.googleapis.com/auth/cloud-platform.read-only"])
+
+    @field_validator("endpoint", "iam_endpoint", "token_uri")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_service_url(value)
+
+    @field_validator("google_credentials_file")
+    @classmethod
+    def _exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @property
+    def base_url(self) -> str:
+        """The Chronicle host (``https://chronicle.{location}.rep.googleapis.com``)."""
+        return self.endpoint or f"https://chronicle.{self.location}.rep.googleapis.com"
+
+
 class TenantConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
-    url: str
+    # The legacy SOAR API (url + api_key, or auth: google); absent for a Chronicle-only tenant.
+    url: str | None = None
+    chronicle: ChronicleConfig | None = None
     auth: Literal["appkey", "google"] = "appkey"
     api_key: SecretStr | None = None
     api_key_file: str | None = None
@@ -87,8 +126,8 @@ class TenantConfig(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        return check_service_url(value)
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_service_url(value)
 
     @field_validator("ca_bundle", "google_credentials_file")
     @classmethod
@@ -99,6 +138,12 @@ class TenantConfig(_Strict):
 
     @model_validator(mode="after")
     def _key(self) -> TenantConfig:
+        if self.url is None:
+            if self.chronicle is None:
+                raise ValueError("a tenant needs url (the legacy SOAR API), chronicle, or both")
+            if self.api_key is not None or self.api_key_file is not None:
+                raise ValueError("api_key needs url (the legacy SOAR API it opens)")
+            return self
         if self.auth == "appkey":
             if self.api_key is not None and self.api_key_file is not None:
                 raise ValueError("give api_key or api_key_file, not both")
@@ -119,6 +164,11 @@ class RuleParams(_Strict):
     key_name_pattern: str | None = None
     snapshot_min_environments: Annotated[int, Field(ge=1)] = 2
     include_system_keys: bool = False
+    # Google retires the legacy SOAR API and AppKey on this date (its migration guide's newest).
+    legacy_api_shutdown: date = date(2027, 3, 31)
+    legacy_api_warning_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    admin_iam_roles: list[str] = Field(default_factory=lambda: [
+        "roles/owner", "roles/editor", "roles/chronicle.admin", "roles/chronicle.soarAdmin"])
 
     @field_validator("key_name_pattern")
     @classmethod

@@ -11,6 +11,19 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 AuthKind = Literal["appkey", "google"]
+# The API surfaces a tenant can be read over: the legacy SOAR API, the Chronicle API, and the
+# SecOps project's IAM policy (Cloud Resource Manager).
+Surface = Literal["legacy", "chronicle", "iam"]
+SURFACES: tuple[Surface, ...] = ("legacy", "chronicle", "iam")
+_MACHINE_PREFIXES = ("serviceaccount:", "principal://", "principalset://")
+
+
+def is_machine_identity(identity: str) -> bool:
+    """A service account or workload identity (chronicle-api.md): ``serviceAccount:``,
+    ``principal://`` or ``principalSet://``, or an address ending in ``.gserviceaccount.com``.
+    Anything else (an IdP group, a workforce user) is a person or a group of people."""
+    text = identity.strip().lower()
+    return text.startswith(_MACHINE_PREFIXES) or text.endswith(".gserviceaccount.com")
 
 
 def ms_to_dt(value: int | float | None) -> datetime | None:
@@ -67,6 +80,62 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
+class IdpMapping:
+    """A Group Mapping entry (Chronicle ``legacySoarIdpMappingGroups``): who (members) gets which
+    SOC roles, permission groups and environments inside SOAR."""
+
+    name: str  # the resource name (projects/.../legacySoarIdpMappingGroups/<id>)
+    display_name: str
+    members: tuple[str, ...]  # identities, as the API gives them (see shapes)
+    soc_role_ids: tuple[int, ...]
+    environments: tuple[str, ...]  # environment names; "*" is the wildcard
+    permission_group_ids: tuple[int, ...] = ()
+    default_mapping: bool = False
+    provider: str | None = None  # externalProviderName
+    workforce_pool: str | None = None
+
+    @property
+    def is_wildcard(self) -> bool:
+        return "*" in self.environments
+
+    @property
+    def machine_members(self) -> tuple[str, ...]:
+        return tuple(m for m in self.members if is_machine_identity(m))
+
+
+@dataclass(frozen=True, slots=True)
+class SoarUser:
+    """A SOAR user (Chronicle ``legacySoarUsers``)."""
+
+    name: str  # resource name
+    email: str | None
+    user_type: str | None
+    soc_roles: tuple[str, ...]
+    environments: tuple[str, ...]
+    has_all_environments: bool | None
+    permission_groups: tuple[str, ...] = ()
+    account_state: str | None = None
+    last_login_at: datetime | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IamCondition:
+    expression: str
+    title: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IamBinding:
+    """One binding of the SecOps project's IAM policy (policy version 3, conditions kept)."""
+
+    role: str
+    members: tuple[str, ...]
+    condition: IamCondition | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DriftNote:
     """A response that did not have the shape the client knows (reported once per run)."""
 
@@ -86,14 +155,31 @@ class Inventory:
     system_version: str | None = None
     auth: AuthKind = "appkey"
     drift: tuple[DriftNote, ...] = field(default=())
+    # What was read, and how: the surfaces, and per endpoint with several dialects the one that
+    # answered (e.g. (("GetSocRoles", "post"),)).
+    surfaces: tuple[Surface, ...] = ("legacy",)
+    dialects: tuple[tuple[str, str], ...] = ()
+    mappings: tuple[IdpMapping, ...] = ()
+    users: tuple[SoarUser, ...] = ()
+    iam_bindings: tuple[IamBinding, ...] = ()
+    iam_project: str | None = None
 
     def counts(self) -> dict[str, int]:
-        return {
+        counts = {
             "api_keys": len(self.api_keys),
             "environments": len(self.environments),
             "permission_groups": len(self.permission_groups),
             "soc_roles": len(self.soc_roles),
         }
+        if "chronicle" in self.surfaces:
+            counts["idp_mappings"] = len(self.mappings)
+            counts["users"] = len(self.users)
+        if "iam" in self.surfaces:
+            counts["iam_bindings"] = len(self.iam_bindings)
+        return counts
+
+    def has(self, surface: Surface) -> bool:
+        return surface in self.surfaces
 
     # -- serialization (inventory.json, state snapshots, capture) -------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -131,6 +217,48 @@ class Inventory:
             ],
             "drift": [
                 {"endpoint": d.endpoint, "field": d.field, "detail": d.detail} for d in self.drift
+            ],
+            "surfaces": list(self.surfaces),
+            "dialects": {endpoint: dialect for endpoint, dialect in self.dialects},
+            "iam_project": self.iam_project,
+            "idp_mappings": [
+                {
+                    "name": m.name,
+                    "display_name": m.display_name,
+                    "members": list(m.members),
+                    "soc_role_ids": list(m.soc_role_ids),
+                    "environments": list(m.environments),
+                    "permission_group_ids": list(m.permission_group_ids),
+                    "default_mapping": m.default_mapping,
+                    "provider": m.provider,
+                    "workforce_pool": m.workforce_pool,
+                }
+                for m in self.mappings
+            ],
+            "users": [
+                {
+                    "name": u.name,
+                    "email": u.email,
+                    "user_type": u.user_type,
+                    "soc_roles": list(u.soc_roles),
+                    "environments": list(u.environments),
+                    "has_all_environments": u.has_all_environments,
+                    "permission_groups": list(u.permission_groups),
+                    "account_state": u.account_state,
+                    "last_login_at": _iso(u.last_login_at),
+                    "provider": u.provider,
+                }
+                for u in self.users
+            ],
+            "iam_bindings": [
+                {
+                    "role": b.role,
+                    "members": list(b.members),
+                    "condition": None if b.condition is None else {
+                        "expression": b.condition.expression, "title": b.condition.title,
+                        "description": b.condition.description},
+                }
+                for b in self.iam_bindings
             ],
         }
 
@@ -173,6 +301,44 @@ class Inventory:
             drift=tuple(
                 DriftNote(endpoint=d["endpoint"], field=d["field"], detail=d["detail"])
                 for d in data.get("drift", [])
+            ),
+            surfaces=tuple(data.get("surfaces", ["legacy"])),
+            dialects=tuple(sorted(data.get("dialects", {}).items())),
+            iam_project=data.get("iam_project"),
+            mappings=tuple(
+                IdpMapping(
+                    name=m["name"], display_name=m.get("display_name", ""),
+                    members=tuple(m.get("members", [])),
+                    soc_role_ids=tuple(m.get("soc_role_ids", [])),
+                    environments=tuple(m.get("environments", [])),
+                    permission_group_ids=tuple(m.get("permission_group_ids", [])),
+                    default_mapping=bool(m.get("default_mapping", False)),
+                    provider=m.get("provider"), workforce_pool=m.get("workforce_pool"),
+                )
+                for m in data.get("idp_mappings", [])
+            ),
+            users=tuple(
+                SoarUser(
+                    name=u["name"], email=u.get("email"), user_type=u.get("user_type"),
+                    soc_roles=tuple(u.get("soc_roles", [])),
+                    environments=tuple(u.get("environments", [])),
+                    has_all_environments=u.get("has_all_environments"),
+                    permission_groups=tuple(u.get("permission_groups", [])),
+                    account_state=u.get("account_state"),
+                    last_login_at=_parse_iso(u.get("last_login_at")),
+                    provider=u.get("provider"),
+                )
+                for u in data.get("users", [])
+            ),
+            iam_bindings=tuple(
+                IamBinding(
+                    role=b["role"], members=tuple(b.get("members", [])),
+                    condition=None if not b.get("condition") else IamCondition(
+                        expression=b["condition"].get("expression", ""),
+                        title=b["condition"].get("title"),
+                        description=b["condition"].get("description")),
+                )
+                for b in data.get("iam_bindings", [])
             ),
         )
 
