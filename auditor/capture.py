@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from auditor import __version__
+from auditor.clock import SYSTEM_CLOCK
 from auditor.config import TenantConfig
 from auditor.logs import scrub
 from auditor.soar.client import RetryPolicy
@@ -237,7 +238,7 @@ def capture_tenant(
     Raises CaptureError when the tenant cannot be collected or a secret would remain."""
     from auditor.simulator.scenario import Scenario, ScenarioError
 
-    now = now or datetime.now(UTC)
+    now = now or SYSTEM_CLOCK.now()
     collection, raw = collect_tenant_raw(tenant, now, retry=retry)
     if raw is None:
         raise CaptureError(f"tenant {tenant.name} not collected: {collection.error}")

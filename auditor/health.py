@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.config import Config, resolve_path
 from auditor.crontab import CrontabTrigger, interval_trigger, previous_fire_time
 from auditor.engine.findings import SEVERITIES
@@ -57,13 +58,16 @@ def _parse_time(value: Any) -> datetime | None:
 
 @dataclass(slots=True)
 class Health:
-    """What the daemon is doing and how its audits went; every method is thread-safe."""
+    """What the daemon is doing and how its audits went; every method is thread-safe.
+
+    ``clock`` dates the snapshot (``updated_at``) and, when not given, ``started_at``.
+    """
 
     schedule: dict[str, Any]
     misfire_grace_seconds: int
     heartbeat_interval_seconds: float
     pid: int = field(default_factory=os.getpid)
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime | None = None  # None: the clock's time at creation
     state: str = "idle"  # idle | running | stopping | stopped
     last_start: datetime | None = None
     last_finish: datetime | None = None
@@ -79,7 +83,12 @@ class Health:
     collection_errors: int = 0
     tenants_failed: list[str] = field(default_factory=list)
     audits: dict[str, int] = field(default_factory=dict)
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.started_at is None:
+            self.started_at = self.clock.now()
 
     def update(self, **changes: Any) -> None:
         with self._lock:
@@ -130,7 +139,7 @@ class Health:
             return {
                 "pid": self.pid,
                 "state": self.state,
-                "updated_at": iso(datetime.now(UTC)),
+                "updated_at": iso(self.clock.now()),
                 "started_at": iso(self.started_at),
                 "last_start": iso(self.last_start),
                 "last_finish": iso(self.last_finish),
@@ -193,6 +202,7 @@ def check(
     max_audit_seconds: float = DEFAULT_MAX_AUDIT_SECONDS,
     max_heartbeat_age: float | None = None,
     overdue: bool = True,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[str]:
     """The problems that make the scheduler unhealthy (an empty list: healthy).
 
@@ -203,8 +213,10 @@ def check(
     - overdue: the latest scheduled slot is older than the misfire grace time and no audit
       succeeded for it (here or, with a shared store, on another replica). ``overdue=False``
       leaves this out (a liveness probe: restarting a live scheduler cannot make audits succeed).
+
+    ``now`` defaults to ``clock``'s time.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     problems: list[str] = []
     try:
         state = str(data.get("state"))
@@ -315,7 +327,8 @@ class HealthServer:
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
                 elif path == "/healthz":
                     snap = health.snapshot()
-                    problems = check(snap, max_audit_seconds=outer.max_audit_seconds)
+                    problems = check(snap, max_audit_seconds=outer.max_audit_seconds,
+                                     clock=health.clock)
                     body = {"status": "unhealthy" if problems else "ok", "problems": problems,
                             **snap}
                     self._send(503 if problems else 200, "application/json",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.config import Config, ConfigError, resolve_path
 from auditor.engine.findings import SEVERITY_RANK, Finding
 from auditor.result import RunResult, TenantResult
@@ -106,13 +107,14 @@ def evaluate(
 
 
 @contextmanager
-def _store_for(config: Config, store: Store | None) -> Iterator[Store]:
+def _store_for(config: Config, store: Store | None,
+               clock: Clock = SYSTEM_CLOCK) -> Iterator[Store]:
     if store is not None:
         yield store
         return
     from auditor.state import open_store, state_url
 
-    own = open_store(state_url(config), retention_days=config.retention_days)
+    own = open_store(state_url(config), retention_days=config.retention_days, clock=clock)
     try:
         yield own
     finally:
@@ -148,13 +150,18 @@ def run_audit(
     progress: Progress | None = None,
     notify: bool = True,
     lock_timeout: float | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> RunResult:
-    """One audit of every tenant of ``config`` (or of one shard of them)."""
+    """One audit of every tenant of ``config`` (or of one shard of them).
+
+    The run is dated ``now`` when given, else by ``clock`` when the audit lock is held; the store
+    the audit opens itself (no ``store``) takes its timestamps from ``clock`` too.
+    """
     from auditor.report import ReportContext, write_reports
     from auditor.soar.collect import collect_all
 
     prepared = prepare(config)
-    started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    started = (now or clock.now()).astimezone(UTC).replace(microsecond=0)
     tenants_cfg = list(config.tenants)
     scope: str | None = None  # unsharded: the whole store; a shard: its own lock, in parallel
     if shard is not None:
@@ -162,13 +169,13 @@ def run_audit(
         scope = shard_scope(shard)
 
     with (
-        _store_for(config, store) as st,
+        _store_for(config, store, clock) as st,
         st.audit_lock(wait=True, timeout=lock_timeout, scope=scope),
     ):
         if now is None:  # the audit starts when it holds the lock, not when it asked for it
-            started = datetime.now(UTC).replace(microsecond=0)
-        started = _begin(st, started, shard, fixed=now is not None)
-        clock = time.monotonic()
+            started = clock.now().replace(microsecond=0)
+        started = _begin(st, started, shard, fixed=now is not None, clock=clock)
+        timer = time.monotonic()
         log.info("audit %s: %d tenant(s)", run_id_for(started, shard), len(tenants_cfg))
         collections = collect_all(
             tenants_cfg, started, config.max_concurrent_tenants, progress=progress
@@ -193,7 +200,7 @@ def run_audit(
                 if (note.endpoint, note.field) not in seen:
                     seen.add((note.endpoint, note.field))
                     result.drift.append(note)
-        result.finished_at = started + timedelta(seconds=time.monotonic() - clock)
+        result.finished_at = started + timedelta(seconds=time.monotonic() - timer)
         st.record_run(result)
         result.findings.sort(key=_order)
 
@@ -214,7 +221,7 @@ def run_audit(
 
 
 def _begin(store: Store, started: datetime, shard: tuple[int, int] | None, *,
-           fixed: bool) -> datetime:
+           fixed: bool, clock: Clock = SYSTEM_CLOCK) -> datetime:
     """Record the run as "running" (a run that dies, or that a scheduler abandons at shutdown,
     is marked "interrupted" by the next audit). Run ids have one-second resolution: an audit
     that starts in the same second as the previous one waits for the next second."""
@@ -227,8 +234,8 @@ def _begin(store: Store, started: datetime, shard: tuple[int, int] | None, *,
         except RunExists:
             if fixed:
                 raise
-            time.sleep(max(0.0, 1.0 - (datetime.now(UTC).microsecond / 1e6)))
-            started = datetime.now(UTC).replace(microsecond=0)
+            time.sleep(max(0.0, 1.0 - (clock.now().microsecond / 1e6)))
+            started = clock.now().replace(microsecond=0)
     store.begin_run(run_id_for(started, shard), started, __version__)
     return started
 

@@ -24,10 +24,12 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.config import Config, ConfigError, load_config
 from auditor.result import iso
 from auditor.shard import parse_shard, select_shard
@@ -54,10 +56,10 @@ def _default_audit(config: Config, store: Store, now: datetime) -> RunResult:
                      lock_timeout=config.schedule.misfire_grace_seconds)
 
 
-def _default_store(config: Config) -> Store:
+def _default_store(config: Config, clock: Clock = SYSTEM_CLOCK) -> Store:
     from auditor.state import open_store, state_url
 
-    return open_store(state_url(config), retention_days=config.retention_days)
+    return open_store(state_url(config), retention_days=config.retention_days, clock=clock)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -67,7 +69,11 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 class Scheduler:
-    """The daemon. ``run()`` blocks until :meth:`stop` (or SIGTERM/SIGINT) and returns."""
+    """The daemon. ``run()`` blocks until :meth:`stop` (or SIGTERM/SIGINT) and returns.
+
+    ``clock`` dates the audits, the slots, the health record and the default store's writes
+    (APScheduler fires the jobs by the wall clock).
+    """
 
     def __init__(
         self,
@@ -81,6 +87,7 @@ class Scheduler:
         audit: AuditFn | None = None,
         open_store: StoreFn | None = None,
         owner: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         from auditor.health import Health, Metrics, heartbeat_path
 
@@ -91,7 +98,8 @@ class Scheduler:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_file = heartbeat_file or heartbeat_path(config)
         self._audit_fn = audit or _default_audit
-        self._open_store = open_store or _default_store
+        self.clock = clock
+        self._open_store = open_store or partial(_default_store, clock=clock)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._busy = threading.Lock()
@@ -103,6 +111,7 @@ class Scheduler:
             schedule=self._schedule_info(config),
             misfire_grace_seconds=config.schedule.misfire_grace_seconds,
             heartbeat_interval_seconds=heartbeat_interval,
+            clock=clock,
         )
         self.metrics = Metrics()
         self.server: HealthServer | None = None
@@ -191,8 +200,8 @@ class Scheduler:
                 store.close()
         except Exception as exc:  # noqa: BLE001  (the daemon must start; the audit retries)
             log.error("cannot read the state store at start: %s", exc)
-            return previous_fire_time(trigger, datetime.now(UTC))
-        slot = previous_fire_time(trigger, datetime.now(UTC))  # after the (maybe slow) store
+            return previous_fire_time(trigger, self.clock.now())
+        slot = previous_fire_time(trigger, self.clock.now())  # after the (maybe slow) store
         self.health.update(last_success=last)
         if slot is None:
             return None
@@ -229,7 +238,7 @@ class Scheduler:
         from auditor.crontab import previous_fire_time
 
         config = self._reload()
-        now = datetime.now(UTC)
+        now = self.clock.now()
         slot: datetime | None = None
         if slot_iso is not None:
             slot = datetime.fromisoformat(slot_iso)
@@ -238,7 +247,7 @@ class Scheduler:
         try:
             store = self._open_store(config)
         except Exception as exc:  # noqa: BLE001  (log it; the next slot tries again)
-            self.health.audit_failed("error", f"state store: {exc}", datetime.now(UTC))
+            self.health.audit_failed("error", f"state store: {exc}", self.clock.now())
             log.error("%s audit failed: cannot open the state store: %s", reason, exc)
             return
         try:
@@ -251,7 +260,7 @@ class Scheduler:
                     return
                 self._run(config, store, reason, slot)
         except Exception as exc:  # noqa: BLE001  (one failed audit must not stop the daemon)
-            self.health.audit_failed("error", str(exc), datetime.now(UTC))
+            self.health.audit_failed("error", str(exc), self.clock.now())
             log.error("%s audit failed: %s", reason, exc)
         finally:
             try:
@@ -280,13 +289,13 @@ class Scheduler:
         return True
 
     def _run(self, config: Config, store: Store, reason: str, slot: datetime | None) -> None:
-        started = datetime.now(UTC).replace(microsecond=0)
+        started = self.clock.now().replace(microsecond=0)
         self._run_id = started.strftime("%Y%m%dT%H%M%SZ")
         self.health.audit_started(started, self._run_id)
         self._beat()
         log.info("%s audit starting%s", reason, f" (slot {iso(slot)})" if slot else "")
         result = self._audit_fn(config, store, started)
-        self.health.audit_finished(result, slot, datetime.now(UTC))
+        self.health.audit_finished(result, slot, self.clock.now())
         self._log_result(result)
 
     def _log_result(self, result: RunResult) -> None:
@@ -336,7 +345,6 @@ class Scheduler:
         self._beat()
         self._start_server()
         catch_up = self._catch_up_slot()
-        now = datetime.now(UTC)
         sched = BackgroundScheduler(timezone=UTC)
         self._scheduler = sched
         grace = self.config.schedule.misfire_grace_seconds
@@ -345,7 +353,8 @@ class Scheduler:
         if self.run_now or catch_up is not None:
             reason = "run-now" if self.run_now else "catch-up"
             slot = None if self.run_now or catch_up is None else catch_up.isoformat()
-            sched.add_job(self._job, "date", run_date=now, args=[reason, slot], id="audit-now",
+            # "date" without run_date: at once, by APScheduler's (wall) clock
+            sched.add_job(self._job, "date", args=[reason, slot], id="audit-now",
                           name=reason, max_instances=1, misfire_grace_time=None)
         sched.add_job(self._beat, IntervalTrigger(seconds=self.heartbeat_interval),
                       id="heartbeat", max_instances=1, coalesce=True)
@@ -374,7 +383,7 @@ class Scheduler:
         else:
             self.abandoned = True
             self.health.audit_failed(
-                "interrupted", f"abandoned at shutdown after {grace} s", datetime.now(UTC)
+                "interrupted", f"abandoned at shutdown after {grace} s", self.clock.now()
             )
             self._record_interrupted()
         self.health.update(state="stopped", next_run=None)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from auditor import __version__
+from auditor.clock import SYSTEM_CLOCK, Clock
 
 # command name -> "module:attribute" (a click.Command)
 COMMANDS: dict[str, str] = {
@@ -131,3 +132,12 @@ def options(ctx: click.Context) -> dict[str, Any]:
         root.obj = {}
     obj: dict[str, Any] = root.obj
     return obj
+
+
+def clock_of(ctx: click.Context | None = None) -> Clock:
+    """The clock of this invocation (of the current click context when ``ctx`` is None): the one
+    a caller put in the context object (``obj={"clock": FixedClock(...)}``), else the system
+    clock."""
+    ctx = ctx or click.get_current_context(silent=True)
+    clock = options(ctx).get("clock") if ctx is not None else None
+    return clock if isinstance(clock, Clock) else SYSTEM_CLOCK

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
+from auditor.cli import clock_of
 from auditor.config import FORMATS, Config, ConfigError, load_config, resolve_path
 from auditor.textsafe import term_safe
 
@@ -68,7 +69,8 @@ def _open(url: str, config: Config | None) -> Iterator[Store]:
     from auditor.state import StoreError, open_store
 
     try:
-        store = open_store(url, retention_days=config.retention_days if config else 400)
+        store = open_store(url, retention_days=config.retention_days if config else 400,
+                           clock=clock_of())
     except StoreError as exc:
         _fail(str(exc), 2)
         raise AssertionError("unreachable") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from auditor.cli import clock_of
 from auditor.textsafe import term_safe
 
 
@@ -52,7 +53,8 @@ def notify(config_path: str, test: bool, retry: bool, lock_timeout: float) -> No
     from auditor.state import LockBusy, StoreError, open_store, state_url
 
     try:
-        store = open_store(state_url(config), retention_days=config.retention_days)
+        store = open_store(state_url(config), retention_days=config.retention_days,
+                           clock=clock_of())
     except StoreError as exc:
         _fail(scrub(str(exc)), 2)
         return

@@ -7,13 +7,13 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from auditor.cli import options
+from auditor.cli import clock_of, options
 from auditor.config import FORMATS, Config, ConfigError, load_config, parse_config
 from auditor.textsafe import term_safe
 
@@ -183,7 +183,8 @@ def _audit(ctx: click.Context, config: Config, **kw: object) -> RunResult:
 
     try:
         with progress_display(ctx, [t.name for t in config.tenants]) as progress:
-            return run_audit(config, progress=progress, **kw)  # type: ignore[arg-type]
+            return run_audit(config, progress=progress, clock=clock_of(ctx),
+                             **kw)  # type: ignore[arg-type]
     except ConfigError as exc:
         fail(str(exc), 2)
     except Exception as exc:  # the state store or the outputs failed: nothing trustworthy
@@ -209,8 +210,9 @@ def demo(ctx: click.Context, out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     scenario = builtin_scenario("demo")
-    now = datetime.now(UTC).replace(microsecond=0)
-    with SimulatorServer(scenario).running() as srv:
+    clock = clock_of(ctx)
+    now = clock.now().replace(microsecond=0)
+    with SimulatorServer(scenario, clock=clock.now).running() as srv:
         config = demo_config(srv.url, srv.app_key, out, tenant=scenario.tenant)
         # Night 1: yesterday's audit, the tenant as it was.
         first = _audit(ctx, config, now=now - timedelta(days=1),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import UTC, datetime
 
 import click
 
+from auditor.cli import clock_of
 from auditor.config import ConfigError, load_config
 from auditor.textsafe import term_safe
 
@@ -49,7 +49,7 @@ def schedule(config_path: str, run_now: bool, trigger_seconds: float | None,
         _fail(str(exc), 2)
         return
     daemon = Scheduler(config_path, config, run_now=run_now, interval_seconds=trigger_seconds,
-                       heartbeat_interval=heartbeat_interval)
+                       heartbeat_interval=heartbeat_interval, clock=clock_of())
     code = daemon.run()
     if daemon.abandoned:
         # The abandoned audit's thread would hold the interpreter at exit: leave now, cleanly
@@ -96,7 +96,7 @@ def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_s
     except ValueError as exc:
         _fail(f"unhealthy: {exc}", 1)
         return
-    problems = check(data, datetime.now(UTC), max_audit_seconds=max_audit_seconds,
+    problems = check(data, clock_of().now(), max_audit_seconds=max_audit_seconds,
                      max_heartbeat_age=max_heartbeat_age, overdue=not liveness)
     if problems:
         for problem in problems:

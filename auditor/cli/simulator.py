@@ -9,6 +9,7 @@ from types import FrameType
 
 import click
 
+from auditor.cli import clock_of
 from auditor.textsafe import term_safe
 
 
@@ -37,7 +38,7 @@ def simulator(port: int, scenario_path: str | None, host: str, phase: str | None
     except ScenarioError as exc:
         fail(str(exc))
         return
-    server = SimulatorServer(scenario, host=host, port=port)
+    server = SimulatorServer(scenario, host=host, port=port, clock=clock_of().now)
     try:
         server.set_phase(phase)
     except KeyError as exc:

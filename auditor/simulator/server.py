@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from auditor.clock import SYSTEM_CLOCK
 from auditor.simulator.routes import Reply, answer, error_reply, fault_reply, json_reply, route
 from auditor.simulator.scenario import BASE_PHASE, Fault, Scenario, World
 
@@ -68,7 +69,7 @@ class SimulatorServer:
             raise ValueError(f"the simulator serves loopback hosts only, not {host!r}")
         self.scenario = scenario
         self.host, self._port, self.ssl_context = host, port, ssl_context
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or SYSTEM_CLOCK.now
         self._lock = threading.Lock()
         self._phase: str | None = None
         self._faults = [_ActiveFault(f) for f in scenario.faults]
@@ -149,7 +150,7 @@ class SimulatorServer:
         """Serve the data of phase ``name`` ("base" or None: the unchanged data)."""
         phase = None if name in (None, BASE_PHASE) else name
         if phase is not None and phase not in self.scenario.phase_names:
-            self.scenario.world(phase, datetime.now(UTC))  # raises KeyError naming the phases
+            self.scenario.world(phase, self._clock())  # raises KeyError naming the phases
         world = self.scenario.world(phase, self._reference) if self._reference else None
         with self._lock:
             self._phase, self._world = phase, world

@@ -26,6 +26,7 @@ import google.auth.transport.requests
 import requests
 from google.oauth2 import service_account
 
+from auditor.clock import SYSTEM_CLOCK
 from auditor.config import TenantConfig
 from auditor.logs import register_secret, scrub
 from auditor.soar.client import BearerAuth, SoarError, _TrustAdapter, trust_context
@@ -40,8 +41,8 @@ FILE_HINT = "google_credentials_file"
 
 
 def _utcnow() -> datetime:
-    """google-auth's convention: naive datetimes in UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """The system clock in google-auth's convention: naive datetimes in UTC."""
+    return SYSTEM_CLOCK.now().replace(tzinfo=None)
 
 
 class _TokenRequest(google.auth.transport.requests.Request):

@@ -266,7 +266,7 @@ class Inventory:
     def from_dict(cls, data: dict[str, Any]) -> Inventory:
         return cls(
             tenant=data["tenant"],
-            collected_at=_parse_iso(data["collected_at"]) or datetime.now(UTC),
+            collected_at=datetime.fromisoformat(str(data["collected_at"]).replace("Z", "+00:00")),
             system_version=data.get("system_version"),
             auth=data.get("auth", "appkey"),
             environments=tuple(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.state.connect import parse_url, safe_url
 from auditor.state.errors import LockBusy, RunNotFound, StoreError
 from auditor.state.outbox import OutboxItem
@@ -36,9 +37,10 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, retention_days: int = 400) -> Store:
-    """Open (creating or upgrading the schema) the store at ``url``; StoreError when it cannot."""
-    return Store(parse_url(url), retention_days=retention_days)
+def open_store(url: str, *, retention_days: int = 400, clock: Clock = SYSTEM_CLOCK) -> Store:
+    """Open (creating or upgrading the schema) the store at ``url``; StoreError when it cannot.
+    ``clock`` dates what the store writes of its own (outbox, slot claims, upgrades)."""
+    return Store(parse_url(url), retention_days=retention_days, clock=clock)
 
 
 def state_url(config: Config) -> str:

@@ -7,11 +7,12 @@ newer version than this code knows is refused (an older auditor must not write i
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.state import schema
 from auditor.state.errors import StoreError
 
@@ -36,8 +37,10 @@ def current_version(conn: Connection) -> int:
     return int(value or 0)
 
 
-def migrate(engine: Engine, where: str, target: int = schema.SCHEMA_VERSION) -> int:
-    """Bring the store to ``target`` (the newest version by default); returns the old version."""
+def migrate(engine: Engine, where: str, target: int = schema.SCHEMA_VERSION, *,
+            clock: Clock = SYSTEM_CLOCK) -> int:
+    """Bring the store to ``target`` (the newest version by default); returns the old version.
+    ``upgraded_at`` is ``clock``'s time."""
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
@@ -60,7 +63,7 @@ def migrate(engine: Engine, where: str, target: int = schema.SCHEMA_VERSION) -> 
             for step in range(version, target):
                 log.info("state: upgrading %s to schema version %d", where, step + 1)
                 schema.MIGRATIONS[step](conn)
-            now = datetime.now(UTC)
+            now: datetime = clock.now()
             if version == 0:
                 conn.execute(
                     sa.insert(schema.schema_version).values(id=1, version=target, upgraded_at=now)

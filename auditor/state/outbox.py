@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +43,8 @@ def check_destination(destination: str) -> None:
         )
 
 
-def add(conn: Connection, run_id: str, destination: str, payload: dict[str, Any]) -> int:
+def add(conn: Connection, run_id: str, destination: str, payload: dict[str, Any],
+        now: datetime) -> int:
     check_destination(destination)
     res = conn.execute(
         sa.insert(outbox).values(
@@ -52,7 +53,7 @@ def add(conn: Connection, run_id: str, destination: str, payload: dict[str, Any]
             payload=json.dumps(payload, ensure_ascii=False),
             state="pending",
             attempts=0,
-            created_at=datetime.now(UTC),
+            created_at=now,
         )
     )
     pk = res.inserted_primary_key
@@ -77,12 +78,12 @@ def pending(conn: Connection) -> list[OutboxItem]:
     return [OutboxItem(i, r, d, json.loads(p), a, e, c) for i, r, d, p, a, e, c in rows]
 
 
-def mark_sent(conn: Connection, item_id: int) -> None:
+def mark_sent(conn: Connection, item_id: int, now: datetime) -> None:
     conn.execute(
         sa.update(outbox)
         .where(outbox.c.id == item_id)
         .values(
-            state="sent", sent_at=datetime.now(UTC), attempts=outbox.c.attempts + 1, last_error=None
+            state="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None
         )
     )
 
@@ -95,12 +96,12 @@ def mark_failed(conn: Connection, item_id: int, error: str) -> None:
     )
 
 
-def claim(conn: Connection, slot: str, owner: str) -> bool:
+def claim(conn: Connection, slot: str, owner: str, now: datetime) -> bool:
     """Insert-if-absent; RETURNING tells whether this caller inserted it (rowcount is not
     reliable for ON CONFLICT DO NOTHING across drivers)."""
     stmt = (
         dialect_insert(conn, slot_claims)
-        .values(slot=slot, owner=owner[:200], claimed_at=datetime.now(UTC))
+        .values(slot=slot, owner=owner[:200], claimed_at=now)
         .on_conflict_do_nothing(index_elements=["slot"])
         .returning(slot_claims.c.slot)
     )

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.engine.history import TenantHistory
 from auditor.result import RunPoint, RunResult
 from auditor.state import outbox, queries, record
@@ -42,19 +43,22 @@ class Store:
     """Runs, per-tenant results, finding states and snapshots in SQLite or PostgreSQL.
 
     Thread-safe (a pool of connections); one audit at a time per store, or one per shard, with
-    :meth:`audit_lock`.
+    :meth:`audit_lock`. Its own timestamps (outbox, slot claims, schema upgrades) come from
+    ``clock``; a run's times are the run's.
     """
 
-    def __init__(self, url: URL, *, retention_days: int = 400) -> None:
+    def __init__(self, url: URL, *, retention_days: int = 400,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         if retention_days < 1:
             raise StoreError("state: retention_days must be at least 1")
         self._url = url
         self.where = safe_url(url)
         self.retention_days = retention_days
         self.backend = url.get_backend_name()
+        self.clock = clock
         self._engine: Engine = create_engine(url)
         try:
-            migrate(self._engine, self.where)
+            migrate(self._engine, self.where, clock=clock)
         except StoreError:
             self._engine.dispose()
             raise
@@ -248,11 +252,11 @@ class Store:
     def claim_slot(self, slot: str, owner: str) -> bool:
         """True for exactly one caller per slot, whichever replica or process asks first."""
         with self._write("claiming a schedule slot") as conn:
-            return outbox.claim(conn, slot, owner)
+            return outbox.claim(conn, slot, owner, self.clock.now())
 
     def outbox_add(self, run_id: str, destination: str, payload: dict[str, Any]) -> int:
         with self._write("queueing an alert") as conn:
-            return outbox.add(conn, run_id, destination, payload)
+            return outbox.add(conn, run_id, destination, payload, self.clock.now())
 
     def outbox_pending(self) -> list[OutboxItem]:
         with self._read("reading the alert outbox") as conn:
@@ -260,7 +264,7 @@ class Store:
 
     def outbox_mark_sent(self, item_id: int) -> None:
         with self._write("updating the alert outbox") as conn:
-            outbox.mark_sent(conn, item_id)
+            outbox.mark_sent(conn, item_id, self.clock.now())
 
     def outbox_mark_failed(self, item_id: int, error: str) -> None:
         with self._write("updating the alert outbox") as conn:
