@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from auditor.simulator.spec import (
     BASE_PHASE,
     ENDPOINTS,
+    ChronicleSpec,
     TIME_FIELDS,
     ChangeSet,
     Fault,
@@ -130,6 +131,9 @@ class Scenario:
             ("environments", self.model.environments, "name"),
             ("soc_roles", self.model.soc_roles, "id"),
             ("api_keys", self.model.api_keys, "id"),
+            ("idp_mappings", self.model.idp_mappings, "name"),
+            ("users", self.model.users, "name"),
+            ("iam_bindings", self.model.iam_bindings, "role"),
         ):
             _apply(items, ChangeSet[Any](), ident, (root,))
         _apply(self.model.permission_groups, ChangeSet[Any](), "id", ("permission_groups",))
@@ -192,6 +196,16 @@ class Scenario:
     def max_page_size(self) -> int:
         return self.model.max_page_size
 
+    @property
+    def chronicle(self) -> ChronicleSpec | None:
+        return self.model.chronicle
+
+    def dialects(self) -> dict[str, frozenset[str]]:
+        """The dialects each multi-dialect endpoint answers in (others: all of them)."""
+        socroles = self.model.socroles
+        return {"GetSocRoles": frozenset({"post", "get"}) if socroles == "both"
+                else frozenset({socroles})}
+
     def canary_secrets(self) -> set[str]:
         """Every ``key`` value of every API key record, in every phase (what must never leak)."""
         records = list(self.model.api_keys)
@@ -204,7 +218,7 @@ class Scenario:
     def world(self, phase: str | None, reference: datetime) -> World:
         """The data served in ``phase`` (None or "base": unchanged), times resolved against
         ``reference``."""
-        env, groups, roles, keys, version = self._build(phase)
+        env, groups, roles, keys, version, chron = self._build(phase)
         ref_ms = round(reference.timestamp() * 1000)
         return World(
             system_version=copy.deepcopy(version),
@@ -212,15 +226,20 @@ class Scenario:
             permission_groups=tuple(groups),
             soc_roles=tuple(copy.deepcopy(r) for r in roles),
             api_keys=tuple(_resolve(k, ref_ms) for k in keys),
+            idp_mappings=tuple(copy.deepcopy(r) for r in chron[0]),
+            users=tuple(copy.deepcopy(r) for r in chron[1]),
+            iam_bindings=tuple(copy.deepcopy(r) for r in chron[2]),
         )
 
     def _build(self, phase: str | None) -> tuple[
-        list[dict[str, Any]], list[GroupSpec], list[dict[str, Any]], list[dict[str, Any]], Any
+        list[dict[str, Any]], list[GroupSpec], list[dict[str, Any]], list[dict[str, Any]], Any,
+        tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
     ]:
         m = self.model
         if phase in (None, BASE_PHASE):
             return (list(m.environments), list(m.permission_groups), list(m.soc_roles),
-                    list(m.api_keys), m.system_version)
+                    list(m.api_keys), m.system_version,
+                    (list(m.idp_mappings), list(m.users), list(m.iam_bindings)))
         if phase not in m.phases:
             known = ", ".join((BASE_PHASE, *m.phases))
             raise KeyError(f"scenario {m.tenant!r} has no phase {phase!r} (phases: {known})")
@@ -233,6 +252,9 @@ class Scenario:
             _apply(m.soc_roles, p.soc_roles, "id", (*root, "soc_roles")),
             _apply(m.api_keys, p.api_keys, "id", (*root, "api_keys")),
             version,
+            (_apply(m.idp_mappings, p.idp_mappings, "name", (*root, "idp_mappings")),
+             _apply(m.users, p.users, "name", (*root, "users")),
+             _apply(m.iam_bindings, p.iam_bindings, "role", (*root, "iam_bindings"))),
         )
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import secrets
 import logging
 import socket
 import socketserver
@@ -25,12 +26,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
 from auditor.clock import SYSTEM_CLOCK
-from auditor.simulator.routes import Reply, answer, error_reply, fault_reply, json_reply, route
+from auditor.simulator.routes import (
+    Call,
+    Reply,
+    answer,
+    error_reply,
+    fault_reply,
+    google_error,
+    json_reply,
+    route,
+)
 from auditor.simulator.scenario import BASE_PHASE, Fault, Scenario, World
 
 log = logging.getLogger(__name__)
@@ -75,6 +85,13 @@ class SimulatorServer:
         self._faults = [_ActiveFault(f) for f in scenario.faults]
         self._latency_ms = scenario.latency_ms
         self._bearer_tokens = tuple(scenario.bearer_tokens)
+        chron = scenario.chronicle
+        self._surfaces = frozenset(
+            (["legacy"] if chron is None or chron.legacy else [])
+            + (["chronicle"] + (["iam"] if chron.iam else []) if chron is not None else []))
+        self._dialects = scenario.dialects()
+        self._service_account: _ServiceAccount | None = None
+        self.tokens_issued = 0
         self._log: list[tuple[str, str]] = []
         self._spans: list[RequestSpan] = []
         self._in_flight = 0
@@ -214,30 +231,68 @@ class SimulatorServer:
         try:
             if latency:
                 time.sleep(latency / 1000)
-            return self._api(method, path, headers, body)
+            return self._api(method, raw_path, headers, body)
         finally:
             with self._lock:
                 self._in_flight -= 1
                 self._spans.append(RequestSpan(method, raw_path, started, time.monotonic()))
 
-    def _api(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        routed = route(method, path)
+    def _api(self, method: str, raw_path: str, headers: Mapping[str, str],
+             body: bytes) -> Reply:
+        parts = urlsplit(raw_path)
+        path = parts.path.rstrip("/") or "/"
+        if path.lower() == TOKEN_PATH and method == "POST":
+            return self._token(body)
+        routed = route(method, path, self._surfaces, self._dialects, self.scenario.chronicle)
         if isinstance(routed, Reply):
             return routed
-        name, group_id = routed
-        fault = self._take_fault(name, group_id)
+        fault = self._take_fault(routed.name, routed.item)
         if fault is not None:
             if fault.delay_ms:
                 time.sleep(fault.delay_ms / 1000)
-            reply = fault_reply(fault, name)
+            reply = fault_reply(fault, routed.name, routed)
             if reply is not None:
                 return reply
-        if not self._authorized(headers):
+        if not self._authorized(headers, routed):
+            if routed.google:
+                return google_error(401, "Request had invalid authentication credentials.")
             return error_reply(401, "Unauthorized: a valid AppKey header is required")
         with self._lock:
             world = self._world
         assert world is not None
-        return answer(name, group_id, world, body, self.scenario.max_page_size)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        return answer(routed, world, body, query, self.scenario.max_page_size,
+                      self.scenario.chronicle)
+
+    # -- OAuth: a service account of the simulator, and its token endpoint -----------------------
+    def service_account_info(self) -> dict[str, Any]:
+        """A service-account key (the JSON google-auth reads) whose tokens this simulator issues:
+        made when first asked for, held in memory, its token_uri this server. Write it to a file
+        only where a test or the demo needs one, and remove it after."""
+        with self._lock:
+            if self._service_account is None:
+                project = self.scenario.chronicle.project if self.scenario.chronicle else "sim"
+                self._service_account = _ServiceAccount.create(project)
+            account = self._service_account
+        return account.info(f"{self.url}{TOKEN_PATH}")
+
+    def _token(self, body: bytes) -> Reply:
+        """RFC 7523 JWT bearer grant: a valid assertion of the simulator's service account gets
+        a fresh access token, accepted as Bearer from then on."""
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        with self._lock:
+            account = self._service_account
+        if account is None or form.get("grant_type") != JWT_GRANT:
+            return json_reply(400, {"error": "invalid_grant", "error_description": "unknown"})
+        if not account.verify(form.get("assertion", ""), f"{self.url}{TOKEN_PATH}"):
+            return json_reply(400, {"error": "invalid_grant",
+                                    "error_description": "Invalid JWT Signature."})
+        token = "ya29.sim-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._bearer_tokens = (*self._bearer_tokens, token)
+            self.tokens_issued += 1
+        return json_reply(200, {"access_token": token, "expires_in": 3600,
+                                "token_type": "Bearer"})
 
     def _take_fault(self, endpoint: str, group_id: int | None) -> Fault | None:
         with self._lock:
@@ -249,9 +304,9 @@ class SimulatorServer:
                 return active.fault
         return None
 
-    def _authorized(self, headers: Mapping[str, str]) -> bool:
+    def _authorized(self, headers: Mapping[str, str], call: Call) -> bool:
         app_key = headers.get("appkey")
-        if app_key is not None and any(
+        if app_key is not None and not call.google and any(
             hmac.compare_digest(app_key.encode(), k.encode()) for k in self.scenario.app_keys
         ):
             return True
@@ -289,6 +344,48 @@ class SimulatorServer:
                      "phases": [BASE_PHASE, *self.scenario.phase_names],
                      "faults": faults, "latency_ms": self._latency_ms}
         return json_reply(200, state)
+
+
+TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceAccount:
+    email: str
+    key_id: str
+    private_pem: str
+    public_pem: str
+
+    @classmethod
+    def create(cls, project: str) -> _ServiceAccount:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private = key.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        return cls(f"soar-auditor@{project}.iam.gserviceaccount.com", secrets.token_hex(8),
+                   private, public)
+
+    def info(self, token_uri: str) -> dict[str, Any]:
+        return {"type": "service_account", "project_id": self.email.split("@")[1].split(".")[0],
+                "private_key_id": self.key_id, "private_key": self.private_pem,
+                "client_email": self.email, "client_id": "100000000000000000001",
+                "token_uri": token_uri}
+
+    def verify(self, assertion: str, audience: str) -> bool:
+        from google.auth import jwt
+
+        try:
+            claims = jwt.decode(assertion, certs=self.public_pem,  # type: ignore[no-untyped-call]
+                                audience=audience)
+        except (ValueError, TypeError):
+            return False
+        return bool(claims.get("iss") == self.email)
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -7,17 +7,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-# Endpoint names as faults (and the client's error messages) spell them.
-ENDPOINTS: tuple[str, ...] = (
-    "GetSystemVersion",
-    "GetApiKeys",
-    "GetEnvironments",
-    "GetPermissionsGroupCards",
-    "GetPermissionGroup",
-    "GetAllEnvironmentStatus",
-    "GetSocRoles",
-)
-_ENDPOINT_BY_LOWER = {name.lower(): name for name in ENDPOINTS}
+from auditor.soar.catalog import NAMES as ENDPOINTS  # noqa: F401 - re-exported
+__all__ = ["ENDPOINTS"]
+from auditor.soar.catalog import canonical_name
+
 BASE_PHASE = "base"
 TIME_FIELDS = {
     "created_days_ago": "creationTimeUnixTimeInMs",
@@ -60,7 +53,7 @@ class Fault(_Model):
     def _endpoint(cls, value: str) -> str:
         if value == "*":
             return value
-        name = _ENDPOINT_BY_LOWER.get(value.lower())
+        name = canonical_name(value)
         if name is None:
             raise ValueError(f"unknown endpoint {value!r} (one of: *, {', '.join(ENDPOINTS)})")
         return name
@@ -133,6 +126,35 @@ class ChangeSet(_Model, Generic[T]):
     remove: list[int | str] = Field(default_factory=list)
 
 
+def _named_record(record: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(record.get("name"), str):
+        raise ValueError("a Chronicle record needs a name (its resource name, text)")
+    return record
+
+
+def _binding_record(record: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(record.get("role"), str):
+        raise ValueError("an IAM binding needs a role (text)")
+    return record
+
+
+NamedRecord = Annotated[dict[str, Any], AfterValidator(_named_record)]
+BindingRecord = Annotated[dict[str, Any], AfterValidator(_binding_record)]
+
+
+class ChronicleSpec(_Model):
+    """The Chronicle API and IAM surfaces of the simulated tenant: where they live (the paths
+    name the project, location and instance) and whether IAM answers."""
+
+    project: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] = "sim-secops"
+    location: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")] = "us"
+    instance: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] = (
+        "00000000-0000-4000-8000-000000000000")
+    iam: bool = True
+    legacy: bool = True  # the legacy SOAR API answers too (False: a Chronicle-only tenant)
+    max_page_size: Annotated[int, Field(ge=1, le=1000)] = 1000
+
+
 class Phase(_Model):
     description: str | None = None
     system_version: Any = None
@@ -140,6 +162,9 @@ class Phase(_Model):
     permission_groups: ChangeSet[GroupSpec] | None = None
     soc_roles: ChangeSet[RoleRecord] | None = None
     api_keys: ChangeSet[KeyRecord] | None = None
+    idp_mappings: ChangeSet[NamedRecord] | None = None
+    users: ChangeSet[NamedRecord] | None = None
+    iam_bindings: ChangeSet[BindingRecord] | None = None
 
 
 class ScenarioModel(_Model):
@@ -154,6 +179,12 @@ class ScenarioModel(_Model):
     permission_groups: list[GroupSpec] = Field(default_factory=list)
     soc_roles: list[RoleRecord] = Field(default_factory=list)
     api_keys: list[KeyRecord] = Field(default_factory=list)
+    # Which form of SOC roles answers: Google's paged POST, the bare-array GET, or both.
+    socroles: Literal["post", "get", "both"] = "post"
+    chronicle: ChronicleSpec | None = None
+    idp_mappings: list[NamedRecord] = Field(default_factory=list)  # raw Group Mapping entries
+    users: list[NamedRecord] = Field(default_factory=list)  # raw legacySoarUsers records
+    iam_bindings: list[BindingRecord] = Field(default_factory=list)  # raw policy bindings
     faults: list[Fault] = Field(default_factory=list)
     phases: dict[str, Phase] = Field(default_factory=dict)
 
@@ -174,3 +205,6 @@ class World:
     permission_groups: tuple[GroupSpec, ...]
     soc_roles: tuple[dict[str, Any], ...]
     api_keys: tuple[dict[str, Any], ...]
+    idp_mappings: tuple[dict[str, Any], ...] = ()
+    users: tuple[dict[str, Any], ...] = ()
+    iam_bindings: tuple[dict[str, Any], ...] = ()

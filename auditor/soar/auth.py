@@ -142,6 +142,8 @@ class GoogleAuth(BearerAuth):
 
 def load_credentials(
     credentials_file: str | None,
+    scopes: tuple[str, ...] | list[str] = SCOPES,
+    token_uri: str | None = None,
 ) -> tuple[google.auth.credentials.Credentials, str]:
     """(credentials scoped to cloud-platform, the setting a user checks when they fail).
 
@@ -161,8 +163,11 @@ def load_credentials(
                 "out and set GOOGLE_APPLICATION_CREDENTIALS"
             )
         try:
-            creds = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                credentials_file, scopes=list(SCOPES)
+            info = json.loads(Path(credentials_file).read_text(encoding="utf-8"))
+            if token_uri:
+                info["token_uri"] = token_uri
+            creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=list(scopes)
             )
         except (ValueError, KeyError, OSError) as exc:
             detail = " ".join(term_safe(str(exc)).split())[:200]
@@ -170,7 +175,7 @@ def load_credentials(
                              f"{detail}") from None
         return creds, FILE_HINT
     try:
-        creds, _project = google.auth.default(scopes=list(SCOPES))
+        creds, _project = google.auth.default(scopes=list(scopes))
     except google.auth.exceptions.GoogleAuthError as exc:
         detail = " ".join(term_safe(str(exc.args[0] if exc.args else exc)).split())[:200]
         raise ValueError(
@@ -184,5 +189,16 @@ def load_credentials(
 def google_provider(tenant: TenantConfig) -> GoogleAuth:
     """The AuthProvider of an ``auth: google`` tenant (called by the collect stage)."""
     creds, hint = load_credentials(tenant.google_credentials_file)
+    return GoogleAuth(creds, hint=hint, session=token_session(tenant.ca_bundle),
+                      timeout=tenant.timeout_seconds)
+
+
+def chronicle_provider(tenant: TenantConfig) -> GoogleAuth:
+    """The AuthProvider of a tenant's Chronicle and IAM surfaces (one token for both)."""
+    chron = tenant.chronicle
+    if chron is None:
+        raise ValueError(f"tenant {tenant.name}: no chronicle block")
+    creds, hint = load_credentials(chron.google_credentials_file, chron.scopes, chron.token_uri)
+    hint = "chronicle.google_credentials_file" if hint == FILE_HINT else hint
     return GoogleAuth(creds, hint=hint, session=token_session(tenant.ca_bundle),
                       timeout=tenant.timeout_seconds)

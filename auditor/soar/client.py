@@ -28,6 +28,10 @@ from urllib3.util.retry import Retry
 
 from auditor import __version__
 from auditor.logs import REDACTED, register_secret, scrub
+from auditor.soar import catalog
+from auditor.soar.catalog import Dialect, Endpoint, Surface
+from auditor.soar.errors import ShapeError as ShapeError
+from auditor.soar.errors import SoarError as SoarError
 from auditor.soar.tls import MIN_TLS, env_proxy_for, proxy_label, tls_problem
 from auditor.textsafe import term_safe
 
@@ -37,21 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Timeout = float | tuple[float, float]
-API = "/api/external/v1"
-
-
-class SoarError(Exception):
-    """A SOAR call failed; ``str(err)`` is one line: ``<endpoint>: <reason>``."""
-
-    def __init__(self, endpoint: str, reason: str, status: int | None = None) -> None:
-        super().__init__(f"{endpoint}: {reason}")
-        self.endpoint = endpoint
-        self.reason = reason
-        self.status = status
-
-
-class ShapeError(SoarError):
-    """A response that does not have the shape the auditor knows (or is not JSON)."""
 
 
 # -- authentication ------------------------------------------------------------------------------
@@ -196,8 +185,13 @@ class SoarClient:
         timeout: Timeout = 30.0,
         max_connections: int = 4,
         retry: RetryPolicy | None = None,
+        *,
+        surface: Surface = catalog.LEGACY,
+        params: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._surface = surface
+        self._params = dict(params or {})  # project, location, instance of Google surfaces
         self._host = urlsplit(self.base_url).netloc
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, tuple) else (min(10.0, timeout), timeout)
@@ -219,7 +213,11 @@ class SoarClient:
         self._session = session
 
     def __repr__(self) -> str:
-        return f"SoarClient({self.base_url!r})"
+        return f"SoarClient({self.base_url!r}, {self._surface.name})"
+
+    @property
+    def surface(self) -> Surface:
+        return self._surface
 
     def close(self) -> None:
         self._session.close()
@@ -230,57 +228,55 @@ class SoarClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the endpoints ---------------------------------------------------------------------------
-    def system_version(self) -> Any:
-        return self.get_json("GetSystemVersion", "/settings/GetSystemVersion")
+    # -- the catalog's calls ---------------------------------------------------------------------
+    def call(self, ep: Endpoint, dialect: Dialect | None = None, *, item: int | None = None,
+             page: int | str | None = None, page_size: int = 100) -> Any:
+        """One call of catalog endpoint ``ep`` in ``dialect`` (default: its first): ``item`` for a
+        fan-out call, ``page`` the page number (``pages``) or page token (``tokens``)."""
+        dialect = dialect or ep.dialects[0]
+        path = catalog.path_for(ep, dialect, self._params, item)
+        body: dict[str, Any] | None = dict(dialect.body) if dialect.body is not None else None
+        query: dict[str, str | int] | None = None
+        if dialect.paging == "pages":
+            body = {**(body or {}), "requestedPage": int(page or 0), "pageSize": page_size}
+        elif dialect.paging == "tokens":
+            query = {"pageSize": page_size}
+            if page:
+                query["pageToken"] = str(page)
+        return self._call(dialect.method, ep.name, path, body, query, ep)
 
-    def api_keys(self) -> Any:
-        return self.get_json("GetApiKeys", "/settings/GetApiKeys")
-
-    def environments_page(self, page: int, page_size: int, search: str = "") -> Any:
-        body = {"searchTerm": search, "requestedPage": page, "pageSize": page_size}
-        return self.post_json("GetEnvironments", "/settings/GetEnvironments", body)
-
-    def permission_group_cards(self) -> Any:
-        return self.get_json("GetPermissionsGroupCards", "/permissions/GetPermissionsGroupCards")
-
-    def permission_group(self, group_id: int) -> Any:
-        return self.get_json("GetPermissionGroup", f"/permissions/{int(group_id)}")
-
-    def all_environment_status(self, group_id: int) -> Any:
-        return self.get_json(
-            "GetAllEnvironmentStatus", f"/permissions/GetAllEnvironmentStatus/{int(group_id)}"
-        )
-
-    def soc_roles(self) -> Any:
-        return self.get_json("GetSocRoles", "/socroles/GetSocRoles")
+    def fetch(self, name: str, **kw: Any) -> Any:
+        """:meth:`call` by endpoint name (first dialect)."""
+        return self.call(catalog.endpoint(name), **kw)
 
     # -- transport -------------------------------------------------------------------------------
     def get_json(self, endpoint: str, path: str) -> Any:
-        return self._call("GET", endpoint, path, None)
+        return self._call("GET", endpoint, self._surface.prefix + path, None)
 
     def post_json(self, endpoint: str, path: str, body: Mapping[str, Any]) -> Any:
-        if not endpoint.startswith("Get"):
-            raise ValueError(f"{endpoint}: the auditor makes read-only ('Get...') calls only")
-        return self._call("POST", endpoint, path, dict(body))
+        if catalog.canonical_name(endpoint) is None:
+            raise ValueError(f"{endpoint}: the auditor makes the read-only calls of its "
+                             "catalog only")
+        return self._call("POST", endpoint, self._surface.prefix + path, dict(body))
 
-    def _call(self, method: str, endpoint: str, path: str, body: dict[str, Any] | None) -> Any:
-        url = f"{self.base_url}{API}{path}"
+    def _call(self, method: str, endpoint: str, path: str, body: dict[str, Any] | None,
+              query: Mapping[str, str | int] | None = None, ep: Endpoint | None = None) -> Any:
+        url = f"{self.base_url}{path}"
         started = time.monotonic()
         try:
             headers = self._auth.headers()
             response = self._session.request(
-                method, url, json=body, headers=headers, timeout=self._timeout,
+                method, url, json=body, params=query, headers=headers, timeout=self._timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise SoarError(endpoint, self._redact(self._describe(exc))) from None
         elapsed = (time.monotonic() - started) * 1000
         retries = _retries_used(response)
-        log.debug("%s %s%s -> %d in %.0f ms%s", method, API, path, response.status_code,
+        log.debug("%s %s -> %d in %.0f ms%s", method, path, response.status_code,
                   elapsed, f" after {retries} retries" if retries else "")
         if response.status_code >= 300:
-            raise SoarError(endpoint, self._status_reason(response, retries),
+            raise SoarError(endpoint, self._status_reason(response, retries, ep),
                             response.status_code)
         try:
             return response.json()
@@ -291,7 +287,8 @@ class SoarClient:
                 f"{len(response.content)} bytes)", response.status_code,
             ) from None
 
-    def _status_reason(self, response: requests.Response, retries: int) -> str:
+    def _status_reason(self, response: requests.Response, retries: int,
+                       ep: Endpoint | None = None) -> str:
         code = response.status_code
         try:
             phrase = http.HTTPStatus(code).phrase
@@ -305,7 +302,11 @@ class SoarClient:
             reason += " (redirect not followed: check the tenant URL)"
         elif retries:
             reason += f" (gave up after {retries} retries)"
-        detail = _error_message(response)
+        detail, permission = _error_message(response)
+        if code == 403 and ep is not None and ep.surface.errors == "google":
+            needed = permission or ep.permission
+            if needed:
+                reason += f"; missing permission {term_safe(needed)[:100]}"
         if detail and not detail.lower().startswith(phrase.lower()):
             reason += f": {detail}"
         return self._redact(reason)
@@ -364,14 +365,35 @@ def _retries_used(response: requests.Response) -> int:
     return len(history)
 
 
-def _error_message(response: requests.Response) -> str:
-    """The server's own one-line explanation (``ErrorMessage``), shortened and made safe."""
+_PERMISSION = re.compile(r"[Pp]ermission '?([a-z][a-zA-Z]+(?:\.[a-zA-Z]+){2,})'?")
+
+
+def _error_message(response: requests.Response) -> tuple[str, str | None]:
+    """The server's own one-line explanation, shortened and made safe: SOAR's ``ErrorMessage``
+    or Google's error envelope ``{"error": {"message", "status", "details"}}``; and, from
+    Google's, the permission a 403 names (ErrorInfo ``metadata.permission`` or the message)."""
     try:
         data = response.json()
     except ValueError:
-        return ""
-    message = data.get("ErrorMessage") if isinstance(data, dict) else None
+        return "", None
+    if not isinstance(data, dict):
+        return "", None
+    message: Any = data.get("ErrorMessage")
+    permission: str | None = None
+    error = data.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        for detail in error.get("details") or []:
+            meta = detail.get("metadata") if isinstance(detail, dict) else None
+            if isinstance(meta, dict) and isinstance(meta.get("permission"), str):
+                permission = meta["permission"]
+        if permission is None and isinstance(message, str):
+            found = _PERMISSION.search(message)
+            permission = found.group(1) if found else None
+        status = error.get("status")
+        if isinstance(status, str) and isinstance(message, str):
+            message = f"{status}: {message}"
     if not isinstance(message, str):
-        return ""
+        return "", permission
     line = " ".join(term_safe(message).split())
-    return line[:160] + ("..." if len(line) > 160 else "")
+    return line[:160] + ("..." if len(line) > 160 else ""), permission

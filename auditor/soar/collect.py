@@ -1,45 +1,62 @@
 """The collect stage: every tenant of the configuration -> a TenantCollection (inventory or error).
 
-Tenants are collected concurrently; inside a tenant the independent calls run concurrently on a
-pool of ``max_connections`` (GetApiKeys, GetSocRoles, GetSystemVersion, the first environment page
-and the group cards at once; then the other environment pages and, per group, its detail and its
-GetAllEnvironmentStatus). A failure of any required call fails the tenant closed with one line:
-``<endpoint>: <reason>``. Not required: GetSystemVersion (any failure) and a group's detail or
-status answering 404 (the group's state then comes from the other source, or is unknown).
+Driven by the endpoint catalog (:mod:`auditor.soar.catalog`): a tenant is read over the surfaces
+its configuration names (``url``: the legacy SOAR API; ``chronicle:``: the Chronicle API, and the
+SecOps project's IAM policy unless ``iam: false``). Tenants are collected concurrently; inside a
+tenant every call whose inputs are known runs at once on a bounded pool (the first page of every
+list, then the other pages and the fan-out calls as their inputs arrive). An endpoint with several
+dialects is tried in the catalog's order, the next dialect when one answers 404/405; the one that
+answered is remembered for the run and recorded in the inventory. A failure of any required call
+fails the tenant closed with one line: ``<endpoint>: <reason>``; optional calls that fail are
+drift notes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from auditor.config import TenantConfig
-from auditor.soar import shapes
-from auditor.soar.client import (
-    AppKeyAuth,
-    AuthProvider,
-    RetryPolicy,
-    SoarClient,
-    SoarError,
-)
-from auditor.soar.models import Environment, Inventory, PermissionGroup, TenantCollection
+from auditor.soar import catalog, shapes
+from auditor.soar.catalog import Dialect, Endpoint
+from auditor.soar.client import AppKeyAuth, AuthProvider, RetryPolicy, SoarClient, SoarError
+from auditor.soar.models import Inventory, PermissionGroup, Surface, TenantCollection
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]
 DEFAULT_PAGE_SIZE = 100
-# Which error a tenant reports when several calls failed (e.g. all of them with 401).
-_PRIORITY = ("GetApiKeys", "GetEnvironments", "GetPermissionsGroupCards", "GetSocRoles",
-             "GetPermissionGroup", "GetAllEnvironmentStatus", "GetSystemVersion")
+MAX_PAGES = 10_000  # per list: a server that pages forever fails the tenant, never the machine
+_ORDER = {name: i for i, name in enumerate(catalog.NAMES)}
+
+
+def _priority(error: SoarError) -> tuple[bool, int]:
+    """Which error a tenant reports when several calls failed (e.g. all with 401): a required
+    call's before an optional one's, then in catalog order."""
+    ep = catalog.BY_NAME.get(error.endpoint)
+    return (ep is None or not ep.required or ep.per is not None,
+            _ORDER.get(error.endpoint, len(_ORDER)))
+
+
+def surfaces_of(tenant: TenantConfig) -> tuple[Surface, ...]:
+    out: list[Surface] = []
+    if tenant.url is not None:
+        out.append("legacy")
+    if tenant.chronicle is not None:
+        out.append("chronicle")
+        if tenant.chronicle.iam:
+            out.append("iam")
+    return tuple(out)
 
 
 def auth_provider_for(tenant: TenantConfig) -> AuthProvider:
-    """The credential of a tenant: its AppKey, or (``auth: google``, migrated instances) a
-    Google bearer token from :func:`auditor.soar.auth.google_provider`."""
+    """The credential of the legacy surface: its AppKey, or (``auth: google``, migrated
+    instances) a Google bearer token from :func:`auditor.soar.auth.google_provider`."""
     if tenant.auth == "appkey":
         if tenant.api_key is None:
             raise ValueError(f"tenant {tenant.name}: no api_key")
@@ -50,6 +67,9 @@ def auth_provider_for(tenant: TenantConfig) -> AuthProvider:
 
 
 def client_for(tenant: TenantConfig, retry: RetryPolicy | None = None) -> SoarClient:
+    """The client of the legacy surface."""
+    if tenant.url is None:
+        raise ValueError(f"tenant {tenant.name}: no url (the legacy SOAR API is not configured)")
     return SoarClient(
         tenant.url,
         auth_provider_for(tenant),
@@ -58,6 +78,30 @@ def client_for(tenant: TenantConfig, retry: RetryPolicy | None = None) -> SoarCl
         max_connections=tenant.max_connections,
         retry=retry,
     )
+
+
+def clients_for(tenant: TenantConfig, retry: RetryPolicy | None = None
+                ) -> dict[Surface, SoarClient]:
+    """One client per configured surface (the Google surfaces share one token)."""
+    clients: dict[Surface, SoarClient] = {}
+    if tenant.url is not None:
+        clients["legacy"] = client_for(tenant, retry)
+    chron = tenant.chronicle
+    if chron is not None:
+        from auditor.soar.auth import chronicle_provider
+
+        auth = chronicle_provider(tenant)
+        common: dict[str, Any] = {"ca_bundle": tenant.ca_bundle,
+                                  "timeout": tenant.timeout_seconds,
+                                  "max_connections": tenant.max_connections, "retry": retry}
+        clients["chronicle"] = SoarClient(
+            chron.base_url, auth, surface=catalog.CHRONICLE,
+            params={"project": chron.project, "location": chron.location,
+                    "instance": chron.instance}, **common)
+        if chron.iam:
+            clients["iam"] = SoarClient(chron.iam_endpoint, auth, surface=catalog.IAM,
+                                        params={"project": chron.project}, **common)
+    return clients
 
 
 def collect_tenant(
@@ -71,14 +115,31 @@ def collect_tenant(
     return collect_tenant_raw(tenant_cfg, now, retry=retry, page_size=page_size)[0]
 
 
+Key = tuple[str, int | None]  # (endpoint name, item id of a fan-out call)
+
+
 @dataclass(frozen=True, slots=True)
 class RawResponses:
-    """The parsed JSON bodies of one collection, by (endpoint, argument): the environment page
-    number, the group id, else 0. ``unavailable``: optional calls that answered an error (its
-    HTTP status, None without one) and are absent from ``bodies``."""
+    """The parsed JSON bodies of one collection: ``pages[(endpoint, item)]`` the bodies of every
+    page in order; ``unavailable``: optional calls that answered an error (its HTTP status, None
+    without one); ``dialects``: the dialect that answered, per endpoint with several."""
 
-    bodies: dict[tuple[str, int], Any]
-    unavailable: dict[tuple[str, int], int | None]
+    pages: dict[Key, list[Any]]
+    unavailable: dict[Key, int | None]
+    dialects: dict[str, str] = field(default_factory=dict)
+
+    def body(self, name: str, item: int | None = None) -> Any:
+        """The (first) body of one call; KeyError when it did not answer."""
+        return self.pages[(name, item)][0]
+
+    def items(self, name: str, item: int | None = None) -> list[Any]:
+        """The items of every page of a list call, in order."""
+        ep = catalog.endpoint(name)
+        drift = shapes.DriftLog()
+        out: list[Any] = []
+        for body in self.pages.get((name, item), []):
+            out.extend(shapes.page_items(name, body, ep.collection, drift)[0])
+        return out
 
 
 def collect_tenant_raw(
@@ -90,15 +151,15 @@ def collect_tenant_raw(
 ) -> tuple[TenantCollection, RawResponses | None]:
     """:func:`collect_tenant`, with the raw responses behind the inventory (None when the tenant
     was not collected). They hold secrets (the ``key`` fields): only ``capture`` reads them."""
-    name, auth = tenant_cfg.name, tenant_cfg.auth
+    name = tenant_cfg.name
+    auth = "google" if tenant_cfg.url is None else tenant_cfg.auth
     try:
-        client = client_for(tenant_cfg, retry)
-    except (ValueError, OSError) as exc:  # e.g. an unreadable ca_bundle
+        clients = clients_for(tenant_cfg, retry)
+    except (ValueError, OSError) as exc:  # e.g. an unreadable ca_bundle or credentials file
         return TenantCollection(name, None, f"setup: {exc}", auth), None
     try:
-        with client:
-            run = _TenantRun(client, tenant_cfg, now, page_size)
-            inventory = run.run()
+        run = _TenantRun(clients, tenant_cfg, now, page_size)
+        inventory = run.run()
     except SoarError as exc:
         log.warning("tenant %s not collected: %s", name, exc)
         return TenantCollection(name, None, str(exc), auth), None
@@ -107,11 +168,12 @@ def collect_tenant_raw(
                   exc_info=True)
         return (TenantCollection(name, None, f"collect: unexpected {type(exc).__name__}", auth),
                 None)
+    finally:
+        for client in clients.values():
+            client.close()
     log.info("tenant %s collected: %s", name, inventory.counts())
-    raw = RawResponses(
-        bodies={k: v for k, v in run.raw.items() if v is not shapes.NOT_AVAILABLE},
-        unavailable=dict(run.unavailable),
-    )
+    raw = RawResponses(pages={k: [v for _, v in sorted(p.items())] for k, p in run.pages.items()},
+                       unavailable=dict(run.unavailable), dialects=dict(run.dialect))
     return TenantCollection(name, inventory, None, auth), raw
 
 
@@ -148,122 +210,195 @@ def _tell(progress: Progress | None, tenant: str, event: str) -> None:
         log.debug("progress callback failed", exc_info=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Task:
+    ep: Endpoint
+    item: int | None
+    dialect: int  # index into ep.dialects
+    page: int  # 0, 1, ...: the page number, or the position in a token chain
+    token: str | None = None
+
+
 class _TenantRun:
     """One tenant's calls, fanned out on a bounded pool as their inputs become known."""
 
-    def __init__(self, client: SoarClient, tenant: TenantConfig, now: datetime,
+    def __init__(self, clients: dict[Surface, SoarClient], tenant: TenantConfig, now: datetime,
                  page_size: int) -> None:
-        self.client, self.tenant, self.now, self.page_size = client, tenant, now, page_size
+        self.clients, self.tenant, self.now, self.page_size = clients, tenant, now, page_size
+        self.surfaces = tuple(s for s in catalog.SURFACES if s in clients)
+        self.plan = catalog.plan(self.surfaces)
         self.drift = shapes.DriftLog()
-        self.pending: dict[Future[Any], tuple[str, int]] = {}
-        self.raw: dict[tuple[str, int], Any] = {}
+        self.pending: dict[Future[Any], _Task] = {}
+        self.pages: dict[Key, dict[int, Any]] = defaultdict(dict)
         self.errors: list[SoarError] = []
-        self.unavailable: dict[tuple[str, int], int | None] = {}
+        self.unavailable: dict[Key, int | None] = {}
+        self.dialect: dict[str, str] = {}  # endpoint -> the dialect that answered
+        self._tried: dict[Key, list[str]] = defaultdict(list)
+        self._tokens: dict[Key, set[str]] = defaultdict(set)
 
-    def submit(self, pool: ThreadPoolExecutor, what: str, arg: int,
-               fn: Callable[..., Any], *args: Any) -> None:
-        self.pending[pool.submit(fn, *args)] = (what, arg)
+    def _submit(self, pool: ThreadPoolExecutor, task: _Task) -> None:
+        client = self.clients[task.ep.surface.name]
+        page: int | str | None = task.token if task.ep.dialects[task.dialect].paging == "tokens" \
+            else task.page
+        future = pool.submit(client.call, task.ep, task.ep.dialects[task.dialect],
+                             item=task.item, page=page, page_size=self.page_size)
+        self.pending[future] = task
 
     def run(self) -> Inventory:
-        c = self.client
-        pages: list[list[Environment]] = []
-        cards: list[tuple[int, str]] = []
-        with ThreadPoolExecutor(max_workers=self.tenant.max_connections,
+        workers = self.tenant.max_connections * max(1, len(self.clients))
+        with ThreadPoolExecutor(max_workers=workers,
                                 thread_name_prefix=f"soar-{self.tenant.name}") as pool:
-            self.submit(pool, "GetApiKeys", 0, c.api_keys)
-            self.submit(pool, "GetEnvironments", 0, c.environments_page, 0, self.page_size)
-            self.submit(pool, "GetPermissionsGroupCards", 0, c.permission_group_cards)
-            self.submit(pool, "GetSocRoles", 0, c.soc_roles)
-            self.submit(pool, "GetSystemVersion", 0, c.system_version)
+            for ep in self.plan:
+                if ep.per is None:
+                    self._submit(pool, _Task(ep, None, 0, 0))
             while self.pending and not self.errors:
                 done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
                 for future in done:
-                    what, arg = self.pending.pop(future)
+                    task = self.pending.pop(future)
                     try:
-                        value = self._result(future, what, arg)
-                        self.raw[(what, arg)] = value
-                        if what == "GetEnvironments" and arg == 0:
-                            first, total = shapes.parse_environments_page(value, self.drift)
-                            pages.append(first)
-                            for page in range(1, total):
-                                self.submit(pool, what, page, c.environments_page, page,
-                                            self.page_size)
-                        elif what == "GetPermissionsGroupCards":
-                            cards = shapes.parse_group_cards(value, self.drift)
-                            for group_id, _name in cards:
-                                self.submit(pool, "GetPermissionGroup", group_id,
-                                            c.permission_group, group_id)
-                                self.submit(pool, "GetAllEnvironmentStatus", group_id,
-                                            c.all_environment_status, group_id)
+                        self._done(pool, task, future)
                     except SoarError as exc:
                         self.errors.append(exc)
-            if self.errors:
+            if self.errors:  # the calls already running finish: report the most telling error
                 for future in self.pending:
                     future.cancel()
-                for future in list(self.pending):
-                    if not future.cancelled():
+                for future, task in list(self.pending.items()):
+                    if not future.cancelled() and task.dialect == 0 and task.page == 0:
                         try:
-                            self._result(future, *self.pending[future])
+                            future.result()
                         except SoarError as exc:
-                            self.errors.append(exc)
+                            if task.ep.required and task.item is None and not (
+                                    exc.status in task.ep.fallback_on
+                                    and len(task.ep.dialects) > 1):
+                                self.errors.append(exc)
         if self.errors:
-            raise min(self.errors, key=lambda e: _PRIORITY.index(e.endpoint)
-                      if e.endpoint in _PRIORITY else len(_PRIORITY))
-        return self._inventory(pages, cards)
+            raise min(self.errors, key=_priority)
+        return self._inventory()
 
-    def _result(self, future: Future[Any], what: str, arg: int = 0) -> Any:
+    def _done(self, pool: ThreadPoolExecutor, task: _Task, future: Future[Any]) -> None:
+        ep, key = task.ep, (task.ep.name, task.item)
+        dialect = ep.dialects[task.dialect]
         try:
-            return future.result()
+            body = future.result()
         except SoarError as exc:
-            if what == "GetSystemVersion":
-                self.drift.note(what, "(response)", f"not available: {exc.reason}")
-                self.unavailable[(what, arg)] = exc.status
-                return shapes.NOT_AVAILABLE
-            if what in ("GetPermissionGroup", "GetAllEnvironmentStatus") and exc.status == 404:
-                self.unavailable[(what, arg)] = exc.status
-                return shapes.NOT_AVAILABLE
-            raise
+            self._failed(pool, task, dialect, exc)
+            return
+        if len(ep.dialects) > 1:
+            self.dialect.setdefault(ep.name, dialect.name)
+        self.pages[key][task.page] = body
+        if ep.lists:
+            self._more_pages(pool, task, dialect, body)
+        fans = [e for e in self.plan if e.per == ep.name]
+        if fans:
+            for item in _ids(ep.parse(body, self.drift)):
+                for fan in fans:
+                    self._submit(pool, _Task(fan, item, 0, 0))
 
-    def _inventory(self, first_pages: list[list[Environment]],
-                   cards: list[tuple[int, str]]) -> Inventory:
-        drift = self.drift
-        later = sorted((arg, value) for (what, arg), value in self.raw.items()
-                       if what == "GetEnvironments" and arg > 0)
-        env_pages = first_pages + [shapes.parse_environments_page(v, drift)[0] for _, v in later]
-        environments: list[Environment] = []
-        seen: set[str] = set()
-        for env in (e for page in env_pages for e in page):
-            if env.name in seen:
-                drift.note("GetEnvironments", "objectsList",
-                           "an environment listed twice (the list changed while paging?)")
+    def _failed(self, pool: ThreadPoolExecutor, task: _Task, dialect: Dialect,
+                exc: SoarError) -> None:
+        ep, key = task.ep, (task.ep.name, task.item)
+        if (task.page == 0 and exc.status in ep.fallback_on
+                and task.dialect + 1 < len(ep.dialects) and ep.name not in self.dialect):
+            self._tried[key].append(f"{dialect.describe()}: {exc.reason}")
+            self._submit(pool, _Task(ep, task.item, task.dialect + 1, 0))
+            return
+        if task.item is not None and exc.status in ep.absent_ok:
+            self.unavailable[key] = exc.status
+            return
+        if not ep.required and task.page == 0:
+            self.drift.note(ep.name, "(response)", f"not available: {exc.reason}")
+            self.unavailable[key] = exc.status
+            return
+        tried = self._tried.get(key)
+        if tried:  # every dialect failed: name each answer
+            answers = "; ".join([*tried, f"{dialect.describe()}: {exc.reason}"])
+            raise SoarError(ep.name, f"no dialect answered ({answers})", exc.status)
+        raise exc
+
+    def _more_pages(self, pool: ThreadPoolExecutor, task: _Task, dialect: Dialect,
+                    body: Any) -> None:
+        ep, key = task.ep, (task.ep.name, task.item)
+        _items, total, token = shapes.page_items(ep.name, body, ep.collection, self.drift)
+        if dialect.paging == "pages" and task.page == 0 and total and total > 1:
+            if total > MAX_PAGES:
+                raise SoarError(ep.name, f"the server announces {total} pages; the auditor "
+                                f"reads at most {MAX_PAGES}")
+            for page in range(1, total):
+                self._submit(pool, _Task(ep, task.item, task.dialect, page))
+        elif dialect.paging == "tokens" and token:
+            if token in self._tokens[key]:
+                raise SoarError(ep.name, "the server repeated a page token (endless paging); "
+                                f"stopped after {task.page + 1} pages")
+            if task.page + 1 >= MAX_PAGES:
+                raise SoarError(ep.name, f"more than {MAX_PAGES} pages; the auditor stops there")
+            self._tokens[key].add(token)
+            self._submit(pool, _Task(ep, task.item, task.dialect, task.page + 1, token))
+
+    # -- the inventory ---------------------------------------------------------------------------
+    def _value(self, ep: Endpoint) -> Any:
+        """The parsed value of one (non fan-out) endpoint, or NOT_AVAILABLE."""
+        pages = self.pages.get((ep.name, None))
+        if not pages:
+            return shapes.NOT_AVAILABLE
+        bodies = [pages[i] for i in sorted(pages)]
+        if not ep.lists:
+            return ep.parse(bodies[0], self.drift)
+        items: list[Any] = []
+        for body in bodies:
+            items.extend(shapes.page_items(ep.name, body, ep.collection, self.drift)[0])
+        return ep.parse(items, self.drift)
+
+    def _inventory(self) -> Inventory:
+        fields: dict[str, Any] = {}
+        for ep in self.plan:
+            if ep.per is not None or ep.into is None:
                 continue
-            seen.add(env.name)
-            environments.append(env)
-        groups: list[PermissionGroup] = [
-            shapes.build_group(
-                gid, name,
-                self.raw.get(("GetAllEnvironmentStatus", gid), shapes.NOT_AVAILABLE),
-                self.raw.get(("GetPermissionGroup", gid), shapes.NOT_AVAILABLE),
-                drift,
-            )
-            for gid, name in cards
-        ]
-        no_status = [gid for gid, _ in cards
-                     if self.raw.get(("GetAllEnvironmentStatus", gid)) is shapes.NOT_AVAILABLE]
-        if no_status:
-            drift.note("GetAllEnvironmentStatus", "(HTTP 404)",
-                       f"no answer for group id(s) {', '.join(map(str, no_status))}; "
-                       "their state was read from the group detail where possible")
-        version = self.raw.get(("GetSystemVersion", 0), shapes.NOT_AVAILABLE)
+            value = self._value(ep)
+            if value is shapes.NOT_AVAILABLE:
+                continue
+            if ep.per is None and any(e.per == ep.name for e in self.plan):
+                value = self._groups(ep, value)  # cards + each group's detail and status
+            fields[ep.into] = value
+        version = fields.pop("system_version", None)
+        tuples = {k: tuple(v) for k, v in fields.items()}
         return Inventory(
             tenant=self.tenant.name,
             collected_at=self.now,
-            environments=tuple(environments),
-            permission_groups=tuple(groups),
-            soc_roles=tuple(shapes.parse_soc_roles(self.raw[("GetSocRoles", 0)], drift)),
-            api_keys=tuple(shapes.parse_api_keys(self.raw[("GetApiKeys", 0)], drift)),
-            system_version=None if version is shapes.NOT_AVAILABLE
-            else shapes.parse_system_version(version, drift),
-            auth=self.tenant.auth,
-            drift=drift.notes,
+            environments=tuples.get("environments", ()),
+            permission_groups=tuples.get("permission_groups", ()),
+            soc_roles=tuples.get("soc_roles", ()),
+            api_keys=tuples.get("api_keys", ()),
+            system_version=version,
+            auth="google" if "legacy" not in self.surfaces else self.tenant.auth,
+            drift=self.drift.notes,
+            surfaces=self.surfaces,
+            dialects=tuple(sorted(self.dialect.items())),
+            mappings=tuples.get("mappings", ()),
+            users=tuples.get("users", ()),
+            iam_bindings=tuples.get("iam_bindings", ()),
+            iam_project=self.tenant.chronicle.project if "iam" in self.surfaces
+            and self.tenant.chronicle is not None else None,
         )
+
+    def _groups(self, cards_ep: Endpoint, cards: list[tuple[int, str]]) -> list[PermissionGroup]:
+        fans = [e for e in self.plan if e.per == cards_ep.name]
+        status_ep, detail_ep = (catalog.endpoint("GetAllEnvironmentStatus"),
+                                catalog.endpoint("GetPermissionGroup"))
+
+        def body(ep: Endpoint, gid: int) -> Any:
+            pages = self.pages.get((ep.name, gid)) if ep in fans else None
+            return pages[0] if pages else shapes.NOT_AVAILABLE
+
+        groups = [shapes.build_group(gid, name, body(status_ep, gid), body(detail_ep, gid),
+                                     self.drift) for gid, name in cards]
+        no_status = [gid for gid, _ in cards if (status_ep.name, gid) in self.unavailable]
+        if no_status:
+            self.drift.note(status_ep.name, "(HTTP 404)",
+                            f"no answer for group id(s) {', '.join(map(str, no_status))}; "
+                            "their state was read from the group detail where possible")
+        return groups
+
+
+def _ids(parsed: Any) -> list[int]:
+    """The ids a fan-out runs over: of (id, name) pairs or of models with an ``id``."""
+    return [int(x[0]) if isinstance(x, tuple) else int(x.id) for x in parsed]

@@ -14,8 +14,19 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from auditor.soar.client import ShapeError
-from auditor.soar.models import ApiKey, DriftNote, Environment, PermissionGroup, SocRole, ms_to_dt
+from auditor.soar.errors import ShapeError
+from auditor.soar.models import (
+    ApiKey,
+    DriftNote,
+    Environment,
+    IamBinding,
+    IamCondition,
+    IdpMapping,
+    PermissionGroup,
+    SocRole,
+    SoarUser,
+    ms_to_dt,
+)
 
 # Fields the auditor knows per record kind; other fields are noted as drift and ignored.
 KEY_FIELDS = frozenset({
@@ -171,35 +182,69 @@ def _unique(endpoint: str, ids: Iterable[Any], what: str) -> None:
         seen.add(value)
 
 
-# -- GetEnvironments -----------------------------------------------------------------------------
-def parse_environments_page(data: Any, drift: DriftLog) -> tuple[list[Environment], int]:
-    """One page -> (environments, totalNumberOfPages)."""
-    endpoint = "GetEnvironments"
+# -- paging envelopes ----------------------------------------------------------------------------
+def identity(data: Any, drift: DriftLog) -> Any:
+    """The body as it is (calls whose body is read by a later step, e.g. a group's detail)."""
+    return data
+
+
+def page_items(endpoint: str, data: Any, collection: str | None,
+               drift: DriftLog) -> tuple[list[Any], int | None, str | None]:
+    """One page of a list call -> (items, total pages, next page token), whatever the envelope:
+    a bare array (one page); SOAR's ``{"objectsList": [...], "metadata":
+    {"totalNumberOfPages": N}}``; Google's ``{"<collection>": [...], "nextPageToken": "..."}``
+    (an empty page may leave the collection out)."""
+    if isinstance(data, list):
+        return data, 1, None
     if not isinstance(data, dict):
-        raise ShapeError(endpoint, f"expected an object with objectsList, got {_kind(data)}")
-    if "objectsList" not in data:
-        raise ShapeError(endpoint, "the response has no objectsList")
-    items = _list_of_dicts(endpoint, data["objectsList"], "environments")
-    pages = 1
-    meta = data.get("metadata")
-    total = meta.get("totalNumberOfPages") if isinstance(meta, dict) else None
-    if _is_int(total):
-        pages = int(total)
-    else:
-        drift.note(endpoint, "metadata.totalNumberOfPages", "absent; read as one page")
+        raise ShapeError(endpoint, f"expected an array or an object holding one, got "
+                         f"{_kind(data)}")
+    if "objectsList" in data:
+        items = data["objectsList"]
+        if not isinstance(items, list):
+            raise ShapeError(endpoint, f"objectsList is {_kind(items)}, expected an array")
+        meta = data.get("metadata")
+        total = meta.get("totalNumberOfPages") if isinstance(meta, dict) else None
+        if not _is_int(total):
+            drift.note(endpoint, "metadata.totalNumberOfPages", "absent; read as one page")
+            total = 1
+        return items, max(int(total), 0), None
+    if collection is not None and (collection in data or not data or "nextPageToken" in data):
+        items = data.get(collection, [])
+        if not isinstance(items, list):
+            raise ShapeError(endpoint, f"{collection} is {_kind(items)}, expected an array")
+        token = data.get("nextPageToken")
+        if token is not None and not isinstance(token, str):
+            raise ShapeError(endpoint, f"nextPageToken is {_kind(token)}, expected text")
+        return items, None, token or None
+    expected = f"{collection} or objectsList" if collection else "objectsList"
+    raise ShapeError(endpoint, f"the response has no {expected}")
+
+
+# -- GetEnvironments -----------------------------------------------------------------------------
+def parse_environments(items: Any, drift: DriftLog) -> list[Environment]:
+    """The environments of every page (an environment listed twice is kept once)."""
+    endpoint = "GetEnvironments"
     envs: list[Environment] = []
-    for i, item in enumerate(items):
+    seen: set[str] = set()
+    for i, item in enumerate(_list_of_dicts(endpoint, items, "environments")):
         _unknown_fields(drift, endpoint, item, ENV_FIELDS)
         env_id = item.get("id")
         created = None
         for name in ENV_TIME_FIELDS:
             created = created or parse_time(item.get(name))
-        envs.append(Environment(
+        env = Environment(
             name=_name_of(endpoint, item, f"item {i}"),
             id=int(env_id) if _is_int(env_id) else None,
             created_at=created,
-        ))
-    return envs, max(pages, 0)
+        )
+        if env.name in seen:
+            drift.note(endpoint, "objectsList",
+                       "an environment listed twice (the list changed while paging?)")
+            continue
+        seen.add(env.name)
+        envs.append(env)
+    return envs
 
 
 # -- permission groups ---------------------------------------------------------------------------
@@ -287,7 +332,11 @@ def build_group(group_id: int, name: str, status: Any, detail: Any,
 
 
 # -- SOC roles and version -----------------------------------------------------------------------
+ROLE_FIELDS = frozenset({"id", "name", "isDefault", "description", "isSystem"})
+
+
 def parse_soc_roles(data: Any, drift: DriftLog) -> list[SocRole]:
+    """The roles of every page, from either dialect (the items have the same fields)."""
     endpoint = "GetSocRoles"
     roles = []
     for i, item in enumerate(_list_of_dicts(endpoint, data, "SOC roles")):
@@ -306,3 +355,239 @@ def parse_system_version(data: Any, drift: DriftLog) -> str | None:
                 return str(value)[:100]
     drift.note("GetSystemVersion", "(response)", f"{_kind(data)} without a version")
     return None
+
+
+# -- the Chronicle API (chronicle-api.md) -------------------------------------------------------
+_TRAILING_ID = re.compile(r"/(\d{1,18})$")
+ENV_C_FIELDS = frozenset({"name", "displayName", "system", "description", "id"})
+ROLE_C_FIELDS = frozenset({"name", "displayName", "defaultRole", "additionalRolesAccess",
+                           "description", "id"})
+MAPPING_FIELDS = frozenset({"name", "displayName", "groupMembers", "socRoleIds", "environments",
+                            "permissionGroupIds", "defaultMapping", "externalProviderName",
+                            "workforcePoolId", "platforms", "additionalPermissions"})
+MEMBER_FIELDS = ("principal", "email", "name", "displayName")
+USER_FIELDS = frozenset({"name", "email", "userType", "socRoles", "environmentsJson",
+                         "hasAllEnvironmentsAccess", "permissionGroups", "accountState",
+                         "lastLoginTime", "providerName", "firstName", "lastName", "displayName"})
+
+
+def _text(endpoint: str, item: dict[str, Any], field: str, where: str,
+          required: bool = True) -> str | None:
+    value = item.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ShapeError(endpoint, f"{where}: {field} is {_kind(value)}, expected text")
+    return value
+
+
+def _texts(endpoint: str, item: dict[str, Any], field: str, where: str) -> tuple[str, ...]:
+    value = item.get(field)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ShapeError(endpoint, f"{where}: {field} is not a list of texts")
+    return tuple(value)
+
+
+def _int_list(endpoint: str, item: dict[str, Any], field: str, where: str) -> tuple[int, ...]:
+    value = item.get(field)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ShapeError(endpoint, f"{where}: {field} is {_kind(value)}, expected a list of ids")
+    out: set[int] = set()
+    for v in value:
+        if _is_int(v):
+            out.add(int(v))
+        elif isinstance(v, str) and v.strip().isdigit():  # int64 fields may come as strings
+            out.add(int(v.strip()))
+        else:
+            raise ShapeError(endpoint, f"{where}: {field} holds {_kind(v)}, expected ids")
+    return tuple(sorted(out))
+
+
+def trailing_id(resource_name: str) -> int | None:
+    """The id a Chronicle resource name ends in (``.../socRoles/2`` -> 2)."""
+    found = _TRAILING_ID.search(resource_name)
+    return int(found.group(1)) if found else None
+
+
+def parse_chronicle_version(data: Any, drift: DriftLog) -> str | None:
+    if isinstance(data, dict) and "payload" in data:
+        return parse_system_version(data["payload"], drift)
+    return parse_system_version(data, drift)
+
+
+def parse_chronicle_environments(items: Any, drift: DriftLog) -> list[Environment]:
+    endpoint = "ListEnvironments"
+    envs: list[Environment] = []
+    seen: set[str] = set()
+    for i, item in enumerate(_list_of_dicts(endpoint, items, "environments")):
+        _unknown_fields(drift, endpoint, item, ENV_C_FIELDS)
+        resource = _text(endpoint, item, "name", f"item {i}") or ""
+        display = _text(endpoint, item, "displayName", f"environment {resource[-60:]}")
+        if display is None or display in seen:
+            continue
+        seen.add(display)
+        envs.append(Environment(name=display, id=trailing_id(resource)))
+    return envs
+
+
+def parse_chronicle_soc_roles(items: Any, drift: DriftLog) -> list[SocRole]:
+    endpoint = "ListSocRoles"
+    roles: list[SocRole] = []
+    for i, item in enumerate(_list_of_dicts(endpoint, items, "SOC roles")):
+        _unknown_fields(drift, endpoint, item, ROLE_C_FIELDS)
+        resource = _text(endpoint, item, "name", f"item {i}") or ""
+        role_id = trailing_id(resource)
+        display = _text(endpoint, item, "displayName", f"role {resource[-60:]}") or ""
+        if role_id is None:
+            drift.note(endpoint, "name", "a role name that does not end in an id; the role "
+                       "cannot be matched to mapping socRoleIds and is left out")
+            continue
+        roles.append(SocRole(id=role_id, name=display))
+    _unique(endpoint, (r.id for r in roles), "SOC role id")
+    return roles
+
+
+def parse_chronicle_groups(items: Any, drift: DriftLog) -> list[PermissionGroup]:
+    """``legacySoarPermissionGroups`` (item fields not published): an id at the end of the
+    resource name, a display name, and an All Environments boolean where one is named so."""
+    endpoint = "ListSoarPermissionGroups"
+    groups: list[PermissionGroup] = []
+    for i, item in enumerate(_list_of_dicts(endpoint, items, "permission groups")):
+        resource = _text(endpoint, item, "name", f"item {i}") or ""
+        group_id = trailing_id(resource)
+        if group_id is None:
+            drift.note(endpoint, "name", "a group name that does not end in an id; left out")
+            continue
+        display = item.get("displayName")
+        state: bool | None = None
+        source: str | None = None
+        for name, value in item.items():
+            if isinstance(value, bool) and _ALL_ENV_FIELD.match(_norm(name)):
+                state, source = value, f"{endpoint}.{str(name)[:60]}"
+                break
+        groups.append(PermissionGroup(
+            id=group_id, name=display if isinstance(display, str) else f"#{group_id}",
+            all_environments=state, all_environments_source=source))
+    _unique(endpoint, (g.id for g in groups), "permission group id")
+    return groups
+
+
+def _member(endpoint: str, value: Any, where: str, drift: DriftLog) -> str:
+    """A group member: a text, or an object naming the identity in one of MEMBER_FIELDS."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, dict):
+        for name in MEMBER_FIELDS:
+            found = value.get(name)
+            if isinstance(found, str) and found.strip():
+                if name != MEMBER_FIELDS[0]:
+                    drift.note(endpoint, f"groupMembers.{name}",
+                               "member identity read from this field (shape inferred)")
+                return found.strip()
+    raise ShapeError(endpoint, f"{where}: a group member without an identity "
+                     f"({_kind(value)}; expected text or an object with "
+                     f"{', '.join(MEMBER_FIELDS)})")
+
+
+def parse_mappings(items: Any, drift: DriftLog) -> list[IdpMapping]:
+    endpoint = "ListIdpMappingGroups"
+    mappings: list[IdpMapping] = []
+    for i, item in enumerate(_list_of_dicts(endpoint, items, "Group Mapping entries")):
+        _unknown_fields(drift, endpoint, item, MAPPING_FIELDS)
+        resource = _text(endpoint, item, "name", f"item {i}") or ""
+        where = f"mapping {resource[-80:]}"
+        members_raw = item.get("groupMembers") or []
+        if not isinstance(members_raw, list):
+            raise ShapeError(endpoint, f"{where}: groupMembers is {_kind(members_raw)}, "
+                             "expected a list")
+        members = tuple(dict.fromkeys(_member(endpoint, m, where, drift) for m in members_raw))
+        if "environments" not in item:
+            raise ShapeError(endpoint, f"{where}: no environments (a required field)")
+        default = item.get("defaultMapping", False)
+        if not isinstance(default, bool):
+            raise ShapeError(endpoint, f"{where}: defaultMapping is {_kind(default)}")
+        display = item.get("displayName")
+        mappings.append(IdpMapping(
+            name=resource,
+            display_name=display if isinstance(display, str) else resource.rsplit("/", 1)[-1],
+            members=members,
+            soc_role_ids=_int_list(endpoint, item, "socRoleIds", where),
+            environments=_texts(endpoint, item, "environments", where),
+            permission_group_ids=_int_list(endpoint, item, "permissionGroupIds", where),
+            default_mapping=default,
+            provider=_text(endpoint, item, "externalProviderName", where, required=False),
+            workforce_pool=_text(endpoint, item, "workforcePoolId", where, required=False),
+        ))
+    _unique(endpoint, (m.name for m in mappings), "mapping")
+    return mappings
+
+
+def parse_users(items: Any, drift: DriftLog) -> list[SoarUser]:
+    endpoint = "ListSoarUsers"
+    users: list[SoarUser] = []
+    for i, item in enumerate(_list_of_dicts(endpoint, items, "SOAR users")):
+        _unknown_fields(drift, endpoint, item, USER_FIELDS)
+        resource = _text(endpoint, item, "name", f"item {i}") or ""
+        where = f"user {resource[-80:]}"
+        envs: tuple[str, ...] = ()
+        raw_envs = item.get("environmentsJson")
+        if isinstance(raw_envs, str) and raw_envs.strip():
+            try:
+                import json
+
+                decoded = json.loads(raw_envs)
+            except ValueError:
+                decoded = None
+            if isinstance(decoded, list) and all(isinstance(e, str) for e in decoded):
+                envs = tuple(decoded)
+            else:
+                drift.note(endpoint, "environmentsJson", "not a JSON array of names; ignored")
+        has_all = item.get("hasAllEnvironmentsAccess")
+        roles_raw = item.get("socRoles")
+        roles = tuple(str(r) for r in roles_raw) if isinstance(roles_raw, list) else ()
+        groups_raw = item.get("permissionGroups")
+        groups = tuple(str(g) for g in groups_raw) if isinstance(groups_raw, list) else ()
+        users.append(SoarUser(
+            name=resource,
+            email=_text(endpoint, item, "email", where, required=False),
+            user_type=_text(endpoint, item, "userType", where, required=False),
+            soc_roles=roles,
+            environments=envs,
+            has_all_environments=has_all if isinstance(has_all, bool) else None,
+            permission_groups=groups,
+            account_state=_text(endpoint, item, "accountState", where, required=False),
+            last_login_at=parse_time(item.get("lastLoginTime")),
+            provider=_text(endpoint, item, "providerName", where, required=False),
+        ))
+    return users
+
+
+def parse_iam_policy(data: Any, drift: DriftLog) -> list[IamBinding]:
+    """``getIamPolicy`` (policy version 3): bindings of role, members and condition."""
+    endpoint = "GetIamPolicy"
+    if not isinstance(data, dict):
+        raise ShapeError(endpoint, f"expected a policy object, got {_kind(data)}")
+    version = data.get("version")
+    if _is_int(version) and version < 3 and any(
+            isinstance(b, dict) and b.get("condition") for b in data.get("bindings") or []):
+        drift.note(endpoint, "version", f"policy version {version} with conditions")
+    bindings: list[IamBinding] = []
+    for i, item in enumerate(_list_of_dicts(endpoint, data.get("bindings") or [], "bindings")):
+        role = _text(endpoint, item, "role", f"binding {i}") or ""
+        members = _texts(endpoint, item, "members", f"binding {i} ({role[:80]})")
+        cond = item.get("condition")
+        condition = None
+        if cond is not None:
+            if not isinstance(cond, dict) or not isinstance(cond.get("expression"), str):
+                raise ShapeError(endpoint, f"binding {i} ({role[:80]}): condition without an "
+                                 "expression")
+            title, desc = cond.get("title"), cond.get("description")
+            condition = IamCondition(cond["expression"],
+                                     title if isinstance(title, str) else None,
+                                     desc if isinstance(desc, str) else None)
+        bindings.append(IamBinding(role=role, members=members, condition=condition))
+    return bindings

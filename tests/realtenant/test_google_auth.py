@@ -89,21 +89,21 @@ def test_the_token_is_refreshed_before_it_expires(
     now = [datetime.now(UTC).replace(tzinfo=None)]
     auth = GoogleAuth(creds, hint=hint, timeout=5, clock=lambda: now[0])
     with SoarClient(sim.url, auth) as client:
-        assert len(client.api_keys()) == 19
-        assert len(client.soc_roles()) == 5  # the same token, still fresh
+        assert len(client.fetch("GetApiKeys")) == 19
+        assert len(client.fetch("GetSocRoles")) == 5  # the same token, still fresh
         assert auth.refreshes == 1 and tokens.state.issued == TOKENS[:1]
         # the server now only accepts a new token: the cached one is refused ...
         sim.set_bearer_tokens(TOKENS[1:])
         with pytest.raises(SoarError) as err:
-            client.soc_roles()
+            client.fetch("GetSocRoles")
         assert str(err.value) == ("GetSocRoles: HTTP 401 Unauthorized "
                                   "(check the tenant's google_credentials_file)")
         # ... until the clock reaches the refresh margin (5 minutes before the hour is up)
         now[0] += timedelta(minutes=54)
         with pytest.raises(SoarError):
-            client.soc_roles()
+            client.fetch("GetSocRoles")
         now[0] += timedelta(minutes=1, seconds=1)
-        assert len(client.soc_roles()) == 5
+        assert len(client.fetch("GetSocRoles")) == 5
     assert auth.refreshes == 2 and tokens.state.issued == TOKENS
 
 

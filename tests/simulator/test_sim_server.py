@@ -23,6 +23,11 @@ def _get(srv: SimulatorServer, path: str, **kw: Any) -> requests.Response:
     return requests.get(srv.url + API + path, headers=headers, timeout=5, **kw)
 
 
+def _roles(srv: SimulatorServer, path: str = "/socroles/getSocRoles") -> requests.Response:
+    return requests.post(srv.url + API + path, headers={"AppKey": srv.app_key}, timeout=5,
+                         json={"searchTerm": "", "requestedPage": 0, "pageSize": 100})
+
+
 def _envs(srv: SimulatorServer, page: int, size: int, term: str = "") -> requests.Response:
     return requests.post(srv.url + API + "/settings/GetEnvironments", timeout=5,
                          headers={"AppKey": srv.app_key},
@@ -41,8 +46,9 @@ def test_every_endpoint_answers_the_documented_shape(simulator: SimulatorServer)
         "groupId": 3, "isEnabled": False}
     assert _get(simulator, "/permissions/GetAllEnvironmentStatus/6").status_code == 404
     assert _get(simulator, "/permissions/999").status_code == 404
-    roles = _get(simulator, "/socroles/GetSocRoles").json()
-    assert {"id": 1, "name": "Administrator", "isPredefined": True} in roles
+    roles = _roles(simulator).json()  # Google's own form: the paged POST
+    assert {"id": 1, "name": "Administrator", "isPredefined": True} in roles["objectsList"]
+    assert roles["metadata"]["totalNumberOfPages"] == 1
     body = _envs(simulator, 0, 100).json()
     assert [e["name"] for e in body["objectsList"]][:2] == ["Default Environment", "Acme HQ"]
     assert body["metadata"]["totalNumberOfPages"] == 1
@@ -50,7 +56,8 @@ def test_every_endpoint_answers_the_documented_shape(simulator: SimulatorServer)
 
 def test_routes_are_case_insensitive_and_methods_checked(simulator: SimulatorServer) -> None:
     assert _get(simulator, "/SETTINGS/getApiKEYS").status_code == 200
-    assert _get(simulator, "/socroles/getsocroles/").status_code == 200
+    assert _roles(simulator, "/socroles/GETSOCROLES/").status_code == 200
+    assert _get(simulator, "/socroles/GetSocRoles").status_code == 405  # socroles: post
     post = requests.post(simulator.url + API + "/settings/GetApiKeys",
                          headers={"AppKey": simulator.app_key}, timeout=5)
     assert post.status_code == 405 and post.headers["Allow"] == "GET"
@@ -111,7 +118,7 @@ def test_faults_status_then_ok_with_retry_after(simulator: SimulatorServer) -> N
         r = _get(simulator, "/settings/GetApiKeys")
         assert r.status_code == 429 and r.headers["Retry-After"] == "2"
     assert _get(simulator, "/settings/GetApiKeys").status_code == 200
-    assert _get(simulator, "/socroles/GetSocRoles").status_code == 200
+    assert _roles(simulator).status_code == 200
 
 
 def test_fault_bodies_and_group_targeting(simulator: SimulatorServer) -> None:
@@ -123,7 +130,7 @@ def test_fault_bodies_and_group_targeting(simulator: SimulatorServer) -> None:
     ])
     with pytest.raises(requests.JSONDecodeError):
         _get(simulator, "/settings/GetApiKeys").json()
-    assert isinstance(_get(simulator, "/socroles/GetSocRoles").json(), dict)
+    assert isinstance(_roles(simulator).json(), list)
     assert isinstance(_envs(simulator, 0, 10).json(), list)
     r = _get(simulator, "/permissions/GetAllEnvironmentStatus/2")
     assert r.status_code == 502 and r.headers["Content-Type"].startswith("text/html")
@@ -133,8 +140,8 @@ def test_fault_bodies_and_group_targeting(simulator: SimulatorServer) -> None:
 def test_delay_disconnect_latency_and_control_api(simulator: SimulatorServer) -> None:
     simulator.set_faults([Fault(endpoint="GetSocRoles", delay_ms=300)])
     with pytest.raises(requests.ReadTimeout):
-        requests.get(simulator.url + API + "/socroles/GetSocRoles", timeout=(2, 0.1),
-                     headers={"AppKey": simulator.app_key})
+        requests.post(simulator.url + API + "/socroles/getSocRoles", timeout=(2, 0.1),
+                      headers={"AppKey": simulator.app_key}, json={})
     simulator.set_faults([Fault(endpoint="*", disconnect=True, times=1)])
     with pytest.raises(requests.ConnectionError):
         _get(simulator, "/settings/GetApiKeys")
@@ -147,7 +154,7 @@ def test_delay_disconnect_latency_and_control_api(simulator: SimulatorServer) ->
     assert bad.status_code == 400 and "unknown endpoint" in bad.json()["ErrorMessage"]
     requests.post(simulator.url + "/_sim/latency", json={"latency_ms": 150}, timeout=5)
     started = time.monotonic()
-    _get(simulator, "/socroles/GetSocRoles")
+    _get(simulator, "/settings/GetApiKeys")
     assert time.monotonic() - started >= 0.15
     state = requests.get(simulator.url + "/_sim/state", timeout=5).json()
     assert state["latency_ms"] == 150 and state["phases"] == ["base", "after"]

@@ -91,11 +91,11 @@ def test_tls_is_verified_and_ca_bundle_adds_trust(demo_scenario: Scenario, tmp_p
 def test_bearer_token_auth(simulator: SimulatorServer, demo_scenario: Scenario) -> None:
     token = demo_scenario.bearer_tokens[0]
     with SoarClient(simulator.url, BearerAuth(lambda: token)) as client:
-        assert isinstance(client.api_keys(), list)
-        assert repr(client) == f"SoarClient({simulator.url!r})"
+        assert isinstance(client.fetch("GetApiKeys"), list)
+        assert repr(client) == f"SoarClient({simulator.url!r}, legacy)"
     with SoarClient(simulator.url, BearerAuth(lambda: "expired-token")) as client:
         with pytest.raises(SoarError) as err:
-            client.soc_roles()
+            client.fetch("GetSocRoles")
     assert str(err.value) == "GetSocRoles: HTTP 401 Unauthorized (check the tenant's credentials)"
     assert err.value.status == 401 and err.value.endpoint == "GetSocRoles"
 
@@ -104,7 +104,7 @@ def test_only_read_only_calls(simulator: SimulatorServer) -> None:
     with SoarClient(simulator.url, AppKeyAuth(simulator.app_key)) as client:
         with pytest.raises(ValueError, match="read-only"):
             client.post_json("AddOrUpdateApiKeyRecord", "/settings/addOrUpdateAPIKeyRecord", {})
-        page = client.environments_page(0, 2)
+        page = client.fetch("GetEnvironments", page=0, page_size=2)
         assert len(page["objectsList"]) == 2
     assert all(("GET", "POST")[p.endswith("GetEnvironments")] == m
                for m, p in simulator.request_log)

@@ -79,7 +79,7 @@ def test_missing_creation_time_and_system_flag_are_drift() -> None:
 
 def test_environment_pages_and_creation_times() -> None:
     drift = shapes.DriftLog()
-    envs, pages = shapes.parse_environments_page({
+    page = {
         "objectsList": [
             {"id": 1, "name": "A"},
             {"id": 2, "name": "B", "creationTimeUnixTimeInMs": 1_700_000_000_000},
@@ -87,7 +87,9 @@ def test_environment_pages_and_creation_times() -> None:
             {"name": "D", "createTime": "1700000000000", "contactEmail": "x"},
         ],
         "metadata": {"totalNumberOfPages": 3},
-    }, drift)
+    }
+    items, pages, _token = shapes.page_items("GetEnvironments", page, None, drift)
+    envs = shapes.parse_environments(items, drift)
     assert pages == 3
     assert [e.name for e in envs] == ["A", "B", "C", "D"]
     assert envs[0].created_at is None and envs[0].id == 1
@@ -95,10 +97,10 @@ def test_environment_pages_and_creation_times() -> None:
     assert envs[1].created_at == envs[3].created_at == ms_time
     assert envs[2].created_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert [d.field for d in drift.notes] == ["contactEmail"]
-    _, pages = shapes.parse_environments_page({"objectsList": []}, drift)
+    _, pages, _token = shapes.page_items("GetEnvironments", {"objectsList": []}, None, drift)
     assert pages == 1 and "metadata.totalNumberOfPages" in {d.field for d in drift.notes}
-    with pytest.raises(ShapeError, match=r"^GetEnvironments: expected an object with objectsList"):
-        shapes.parse_environments_page([], drift)
+    with pytest.raises(ShapeError, match=r"^GetEnvironments: the response has no objectsList"):
+        shapes.page_items("GetEnvironments", {"items": []}, None, drift)
 
 
 N = shapes.NOT_AVAILABLE
