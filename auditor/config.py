@@ -26,8 +26,8 @@ from pydantic import (
 from auditor.logs import register_secret
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
-Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown"]
-FORMATS: tuple[Format, ...] = ("html", "json", "csv", "junit", "ocsf", "markdown")
+Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown", "migration"]
+FORMATS: tuple[Format, ...] = ("html", "json", "csv", "junit", "ocsf", "markdown", "migration")
 
 
 def _default_formats() -> list[Format]:

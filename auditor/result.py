@@ -112,3 +112,6 @@ class RunPoint:
     by_severity: dict[str, int]
     new: int = 0
     resolved: int = 0
+    # Legacy API keys left (SOAR-MIG-001 findings failing, unknown or muted); None when the run
+    # did not evaluate that rule (or predates it).
+    legacy_keys: int | None = None

@@ -11,6 +11,7 @@ csv       findings.csv            spreadsheets (formula cells neutralized)
 junit     junit.xml               CI dashboards (Jenkins junit-10.xsd shape)
 ocsf      findings.ocsf.jsonl     SIEMs (OCSF 1.3 Detection Finding, JSON lines)
 markdown  summary.md              a ticket or a pull request comment
+migration migration.md + .csv     the plan to replace each legacy API key (SOAR-MIG-001)
 ========  ======================  =====================================================
 """
 
@@ -24,6 +25,7 @@ from auditor.report.html import HtmlReporter
 from auditor.report.jsonout import InventoryReporter, JsonReporter
 from auditor.report.junit import JunitReporter
 from auditor.report.markdown import MarkdownReporter
+from auditor.report.migration_out import MigrationReporter
 from auditor.report.ocsf import OcsfReporter
 from auditor.result import RunResult
 
@@ -32,7 +34,7 @@ __all__ = ["FORMATS", "REPORTERS", "ReportContext", "Reporter", "write_reports"]
 REPORTERS: dict[str, Reporter] = {
     r.name: r
     for r in (JsonReporter(), HtmlReporter(), CsvReporter(), JunitReporter(), OcsfReporter(),
-              MarkdownReporter())
+              MarkdownReporter(), MigrationReporter())
 }
 FORMATS: tuple[str, ...] = tuple(REPORTERS)
 _ALWAYS: tuple[Reporter, ...] = (REPORTERS["json"], InventoryReporter())
@@ -59,5 +61,6 @@ def write_reports(result: RunResult, out_dir: Path, formats: list[str],
     for reporter in chosen:
         path = out_dir / reporter.filename
         reporter.write(result, path, context)
-        written.append(path)
+        # A format may write more than one file (migration: .md and .csv); its main file first.
+        written += [out_dir / name for name in getattr(reporter, "filenames", (reporter.filename,))]
     return written

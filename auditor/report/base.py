@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -21,10 +22,15 @@ class ReportContext:
     add it when its id is missing). ``rules``: the rule catalog as dicts with ``id``, ``title``,
     ``severity``, ``description``, ``remediation``, ``compliance`` ({framework: [controls]}) and
     ``resource``; it lets the rule and control views list rules that found nothing (passing).
+    ``legacy_api_shutdown`` / ``legacy_api_warning_days``: the configured rule parameters, when
+    the caller has them; without them the migration plan takes the date from the SOAR-MIG-001
+    findings and the warning window from their severity (report/migration.py).
     """
 
     trend: list[RunPoint] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)
+    legacy_api_shutdown: date | None = None
+    legacy_api_warning_days: int | None = None
 
 
 class Reporter(Protocol):

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from auditor.engine.findings import SEVERITIES
 from auditor.report import htmldata, views
 from auditor.report.base import ReportContext, atomic_text
+from auditor.report.migration import GROUP_MAPPING_PATH, build_plan
 from auditor.report.trend import build_chart, series
 from auditor.result import RunResult
 from auditor.textsafe import term_safe
@@ -114,6 +115,8 @@ def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
     muted = [f for f in ordered if f.status == "muted"]
     today = result.started_at.date()
     groups = views.exception_groups(muted, today)
+    migration = build_plan(result, shutdown=context.legacy_api_shutdown,
+                           warning_days=context.legacy_api_warning_days)
     return {
         "run": result,
         "status": result.status,
@@ -138,6 +141,9 @@ def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
         "expired": result.exceptions.expired,
         "unused": result.exceptions.unused,
         "today": today,
+        "migration": migration,
+        "migration_rows": migration.keys[:SECTION_LIMIT],  # soonest first (plan_order)
+        "group_mapping_path": GROUP_MAPPING_PATH,
         "options": options,
         "data_json": data,
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,6 +113,53 @@ def _run_filter(query: Any, until: datetime | None, include_unfinished: bool) ->
     return query
 
 
+# SOAR-MIG-001 findings in a stored run document: the line of a finding starts with its id,
+# then its rule id, exactly so (codec.dumps of Finding.to_dict); a string value holding the same
+# text is JSON-escaped (\"), so only a finding's own rule_id matches.
+_LEGACY_RULE = "SOAR-MIG-001"
+_LEGACY_MARK = b'","rule_id":"SOAR-MIG-001",'
+_LEGACY_LEFT = ("fail", "unknown", "muted")
+_DOC_CHUNK = 1 << 18
+
+
+def _legacy_keys(blob: bytes | None) -> int | None:
+    """Legacy API keys left in a stored run: its SOAR-MIG-001 findings that are failing, unknown
+    or muted. None when the run has no (readable) document or did not evaluate the rule. Streams
+    the compressed document and parses only the header and the lines that carry the rule's id."""
+    if blob is None:
+        return None
+    z = zlib.decompressobj()
+
+    def pieces() -> Iterator[bytes]:
+        for i in range(0, len(blob), _DOC_CHUNK):
+            yield z.decompress(blob[i : i + _DOC_CHUNK])
+        yield z.flush() + b"\n"
+
+    rest, header, count = b"", None, 0
+    try:
+        for piece in pieces():
+            data = rest + piece
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            done, rest = data[:cut], data[cut + 1 :]
+            if header is None:
+                first, _, done = done.partition(b"\n")
+                header = json.loads(first)
+            if _LEGACY_MARK not in done:
+                continue
+            for line in done.split(b"\n"):
+                if _LEGACY_MARK in line:
+                    item = json.loads(line)
+                    if item.get("rule_id") == _LEGACY_RULE and item.get("status") in _LEGACY_LEFT:
+                        count += 1
+    except (zlib.error, ValueError):
+        return None  # the trend lacks this point; load_run reports the damage itself
+    checks = header.get("checks") if isinstance(header, dict) else None
+    return count if count or _LEGACY_RULE in (checks or {}) else None
+
+
 def run_points(
     conn: Connection, limit: int, until: datetime | None, include_unfinished: bool
 ) -> list[RunPoint]:
@@ -124,7 +173,11 @@ def run_points(
         runs.c.resolved,
     )
     query = _run_filter(query, until, include_unfinished)
-    rows = conn.execute(query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit))
+    rows = conn.execute(
+        query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+    ).all()
+    # One document at a time (a run with many findings has a document of many megabytes).
+    document = sa.select(runs.c.document).where(runs.c.id == sa.bindparam("run_id"))
     return [
         RunPoint(
             run_id=i,
@@ -134,6 +187,7 @@ def run_points(
             by_severity=json.loads(b),
             new=n,
             resolved=r,
+            legacy_keys=_legacy_keys(conn.execute(document, {"run_id": i}).scalar()),
         )
         for i, s, st, f, b, n, r in rows
     ]

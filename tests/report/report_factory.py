@@ -184,3 +184,56 @@ def trend(runs: int, *, last: datetime = NOW) -> list[RunPoint]:
                                failing=sum(by_sev.values()), by_severity=by_sev, new=2,
                                resolved=1))
     return points
+
+
+# -- SOAR-MIG-001 (legacy API keys) ------------------------------------------------------------
+SHUTDOWN = "2027-03-31"
+MIG_RULE: dict[str, Any] = {
+    "id": "SOAR-MIG-001", "severity": "medium", "title": "Legacy API key",
+    "description": "The key stops working when Google retires the legacy SOAR API and AppKey.",
+    "remediation": "Create the replacement identity and mapping, switch the integration to "
+                   "OAuth, then delete the key at Settings > Advanced > API keys > {name}.",
+    "compliance": {NIST: ["IA-5", "AC-2"], ISO: ["A.5.17"]},
+}
+
+
+def mig_finding(key_id: int, name: str, *, tenant: str = "acme-000", days_left: int = 125,
+                shutdown: str = SHUTDOWN, status: str = "fail", lifecycle: str = "open",
+                severity: str | None = None, snapshot: bool = False,
+                environments: list[str] | None = None, roles: list[str] | None = None,
+                iam_roles: Any = None, groups: list[str] | None = None,
+                project: str = "acme-secops", extra: dict[str, Any] | None = None) -> Finding:
+    """A SOAR-MIG-001 finding with the evidence contract of rules.md."""
+    slug = f"soar-key-{key_id}"
+    envs = ["*"] if snapshot else (environments or ["EMEA"])
+    replacement: dict[str, Any] = {
+        "identity": f"serviceAccount:{slug}@{project}.iam.gserviceaccount.com",
+        "mapping": {"display_name": f"{name} (replaces API key {key_id})",
+                    "soc_roles": roles or ["Tier 1"], "environments": envs,
+                    "snapshot": snapshot},
+        "iam_roles": iam_roles if iam_roles is not None
+        else [f"projects/{project}/roles/SOAR_Custom_Automation"],
+        "permission_groups": groups or ["Automation"],
+        **(extra or {}),
+    }
+    sev = severity or ("high" if days_left <= 30 else "medium")
+    exception = None
+    if status == "muted":
+        exception = {"rule": "SOAR-MIG-001", "tenant": tenant, "key": name, "reason": "vendor",
+                     "owner": "dana@example.com", "expires": "2027-01-15"}
+    return Finding(
+        rule_id="SOAR-MIG-001", title=MIG_RULE["title"], severity=sev,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        tenant=tenant, resource=Resource("api_key", key_id, name),
+        message=f"{name} stops working on {shutdown} ({days_left} days left)",
+        remediation=MIG_RULE["remediation"].format(name=name),
+        evidence={"shutdown": shutdown, "days_left": days_left, "replacement": replacement},
+        compliance=MIG_RULE["compliance"], lifecycle=lifecycle,  # type: ignore[arg-type]
+        first_seen=NOW - timedelta(days=3), exception=exception)
+
+
+def with_legacy_keys(result: RunResult, findings: list[Finding]) -> RunResult:
+    """``result`` with these SOAR-MIG-001 findings added (and the rule counted as evaluated)."""
+    result.findings.extend(findings)
+    result.checks["SOAR-MIG-001"] = max(len(findings), 1)
+    return result

@@ -161,7 +161,7 @@ def test_every_template_autoescapes_with_strict_undefined() -> None:
     assert env.undefined.__name__ == "StrictUndefined"
     assert env.autoescape is True  # for every template, whatever its file name
     pages = [n for n in env.list_templates() if n.endswith(".j2") and n != "_macros.html.j2"]
-    assert pages == ["_views.html.j2", "report.html.j2"]
+    assert pages == ["_migration.html.j2", "_views.html.j2", "report.html.j2"]
     for name in pages:
         with pytest.raises(UndefinedError):
             env.get_template(name).render()  # a missing value is an error, never blank

@@ -238,17 +238,27 @@
   var LABELS = { groups: 'Permission groups', roles: 'SOC roles', environments: 'Environments',
     environments_at_creation: 'Environments at key creation',
     missing_environments: 'Environments not covered', age_days: 'Age (days)',
-    stale_environments: 'Stale environments', created_at: 'Created', auth: 'Authentication' };
+    stale_environments: 'Stale environments', created_at: 'Created', auth: 'Authentication',
+    shutdown: 'Legacy API shutdown', days_left: 'Days left', replacement: 'Replacement' };
   function label(k) { return LABELS[k] || cap(String(k).replace(/_/g, ' ')); }
   function text(v, nested) {
     if (v === null || v === undefined) { return nested ? 'unknown' : '—'; }
     if (typeof v !== 'object') { return String(v); }
-    if (!Array.isArray(v) && v.name !== undefined) {
+    if (Array.isArray(v)) {
+      return v.length ? v.map(function (x) { return text(x, true); }).join(', ') : 'none';
+    }
+    if (v.name !== undefined) {
       var rest = Object.keys(v).filter(function (k) { return k !== 'name'; })
         .map(function (k) { return k.replace(/_/g, ' ') + ': ' + text(v[k], true); });
       return String(v.name) + (rest.length ? ' (' + rest.join(', ') + ')' : '');
     }
-    return JSON.stringify(v);
+    // A nested record (e.g. the replacement of a legacy key): "key: value; key: value".
+    return Object.keys(v).map(function (k) {
+      var x = v[k];
+      var shown = x !== null && typeof x === 'object' && !Array.isArray(x) && x.name === undefined
+        ? '{' + text(x, true) + '}' : text(x, true);
+      return k.replace(/_/g, ' ') + ': ' + shown;
+    }).join('; ');
   }
   function value(v) {
     if (Array.isArray(v)) {
