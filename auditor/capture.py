@@ -41,6 +41,8 @@ from auditor.config import TenantConfig
 from auditor.logs import scrub
 from auditor.soar.client import RetryPolicy
 from auditor.soar.collect import RawResponses, collect_tenant_raw
+from auditor.soar.models import is_machine_identity
+from auditor.soar.shapes import trailing_id
 
 REMOVED = "[removed by capture]"
 REPLAY_APP_KEY = "capture-replay-appkey-not-a-secret"
@@ -134,16 +136,30 @@ def _records(data: Any, endpoint: str) -> list[dict[str, Any]]:
     return data
 
 
-def build_scenario(tenant: str, raw: RawResponses, cleaner: _Cleaner, now: datetime
-                   ) -> Capture:
-    """The scenario of one tenant's raw answers (see the module docstring)."""
-    bodies = raw.bodies
-    anonymous = cleaner.salt is not None
-    capture = Capture(scenario={})
+def _items(raw: RawResponses, name: str) -> list[dict[str, Any]]:
+    try:
+        return _records(raw.items(name), name)
+    except ValueError as exc:  # a ShapeError: collection read it, so this does not happen
+        raise CaptureError(str(exc)) from None
+
+
+def _member(cleaner: _Cleaner, member: str) -> str:
+    """A pseudonym that keeps what the rules read: the kind prefix and whether it is a
+    machine identity."""
+    kind, _, rest = member.partition(":") if ":" in member and "//" not in member.split(":")[0] \
+        else ("", "", member)
+    machine = is_machine_identity(member)
+    name = cleaner.pseudonym("member", member)
+    if machine:
+        return f"{kind or 'serviceAccount'}:{name}@example.iam.gserviceaccount.com"
+    return f"{kind}:{name}@example.invalid" if kind else name
+
+
+def _keys(raw: RawResponses, cleaner: _Cleaner) -> list[dict[str, Any]]:
     keys = []
-    for record in _records(bodies[("GetApiKeys", 0)], "GetApiKeys"):
+    for record in _records(raw.body("GetApiKeys"), "GetApiKeys"):
         item = cleaner.clean(record)
-        if anonymous:
+        if cleaner.salt is not None:
             if isinstance(item.get("name"), str):
                 item["name"] = cleaner.pseudonym("key", item["name"])
             if isinstance(item.get("environments"), list):
@@ -151,73 +167,172 @@ def build_scenario(tenant: str, raw: RawResponses, cleaner: _Cleaner, now: datet
             elif isinstance(item.get("environments"), str):
                 item["environments"] = cleaner.env_name(item["environments"])
         keys.append(item)
+    return keys
+
+
+def _environments(raw: RawResponses, cleaner: _Cleaner, capture: Capture
+                  ) -> list[dict[str, Any]]:
+    legacy = ("GetEnvironments", None) in raw.pages
+    records = _items(raw, "GetEnvironments" if legacy else "ListEnvironments")
     environments: list[dict[str, Any]] = []
     seen: set[Any] = set()
-    pages = sorted((arg, body) for (what, arg), body in bodies.items() if what == "GetEnvironments")
-    for _page, body in pages:
-        for record in _records(body.get("objectsList") if isinstance(body, dict) else None,
-                               "GetEnvironments"):
-            if record.get("name") in seen:
-                capture.notes.append("GetEnvironments listed an environment twice; kept once")
-                continue
-            seen.add(record.get("name"))
-            item = cleaner.clean(record)
-            if anonymous:
-                item["name"] = cleaner.env_name(item.get("name"))
-            environments.append(item)
+    for record in records:
+        if not legacy:  # the simulator serves legacy records on both surfaces
+            record = {"name": record.get("displayName"),
+                      **({"id": i} if (i := trailing_id(str(record.get("name", "")))) else {}),
+                      **({"description": record["description"]} if "description" in record
+                         else {})}
+        if record.get("name") in seen:
+            capture.notes.append("the environments listed an environment twice; kept once")
+            continue
+        seen.add(record.get("name"))
+        item = cleaner.clean(record)
+        if cleaner.salt is not None:
+            item["name"] = cleaner.env_name(item.get("name"))
+        environments.append(item)
+    return environments
+
+
+def _groups(raw: RawResponses, cleaner: _Cleaner, capture: Capture) -> list[dict[str, Any]]:
     groups = []
-    for card in _records(bodies[("GetPermissionsGroupCards", 0)], "GetPermissionsGroupCards"):
+    if ("GetPermissionsGroupCards", None) not in raw.pages:
+        for record in _items(raw, "ListSoarPermissionGroups") if (
+                "ListSoarPermissionGroups", None) in raw.pages else []:
+            gid = trailing_id(str(record.get("name", "")))
+            if gid is not None:
+                groups.append({"id": gid,
+                               "name": cleaner.kept_or("group", record.get("displayName"))})
+        return groups
+    for card in _records(raw.body("GetPermissionsGroupCards"), "GetPermissionsGroupCards"):
         gid = card["id"]
         name = cleaner.kept_or("group", card.get("name"))
         spec: dict[str, Any] = {"id": gid, "name": name,
                                 "card": {k: v for k, v in cleaner.clean(card).items()
                                          if k not in ("id", "name")}}
-        if ("GetPermissionGroup", gid) in bodies:
-            detail = cleaner.clean(bodies[("GetPermissionGroup", gid)])
+        if ("GetPermissionGroup", gid) in raw.pages:
+            detail = cleaner.clean(raw.body("GetPermissionGroup", gid))
             if isinstance(detail, dict):
                 if "name" in detail:
                     detail["name"] = cleaner.kept_or("group", detail["name"])
-                if anonymous and isinstance(detail.get("environments"), list):
+                if cleaner.salt is not None and isinstance(detail.get("environments"), list):
                     detail["environments"] = [cleaner.env_name(e) for e in detail["environments"]]
                 spec["detail"] = detail
             else:
                 capture.notes.append(f"group {gid}: its detail is not an object; replayed as {{}}")
         else:
             spec["detail_http_status"] = raw.unavailable.get(("GetPermissionGroup", gid)) or 404
-        if ("GetAllEnvironmentStatus", gid) in bodies:
-            spec["status"] = cleaner.clean(bodies[("GetAllEnvironmentStatus", gid)])
+        if ("GetAllEnvironmentStatus", gid) in raw.pages:
+            spec["status"] = cleaner.clean(raw.body("GetAllEnvironmentStatus", gid))
         groups.append(spec)
+    return groups
+
+
+def _roles(raw: RawResponses, cleaner: _Cleaner) -> list[dict[str, Any]]:
+    legacy = ("GetSocRoles", None) in raw.pages
     roles = []
-    for record in _records(bodies[("GetSocRoles", 0)], "GetSocRoles"):
+    for record in _items(raw, "GetSocRoles" if legacy else "ListSocRoles"):
+        if not legacy:
+            record = {"id": trailing_id(str(record.get("name", ""))),
+                      "name": record.get("displayName"),
+                      "isDefault": bool(record.get("defaultRole", False))}
         item = cleaner.clean(record)
-        if anonymous and "name" in item:
+        if cleaner.salt is not None and "name" in item:
             item["name"] = cleaner.kept_or("role", item["name"])
         roles.append(item)
+    return roles
+
+
+def _chronicle_records(raw: RawResponses, cleaner: _Cleaner) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    anonymous = cleaner.salt is not None
+    if ("ListIdpMappingGroups", None) in raw.pages:
+        mappings = []
+        for record in _items(raw, "ListIdpMappingGroups"):
+            item = cleaner.clean(record)
+            if anonymous:
+                item["displayName"] = cleaner.pseudonym("mapping", str(item.get("displayName")))
+                if isinstance(item.get("environments"), list):
+                    item["environments"] = [cleaner.env_name(e) for e in item["environments"]]
+                members = item.get("groupMembers")
+                if isinstance(members, list):
+                    item["groupMembers"] = [
+                        _member(cleaner, m) if isinstance(m, str)
+                        else {k: _member(cleaner, v) if isinstance(v, str) else v
+                              for k, v in m.items()} if isinstance(m, dict) else m
+                        for m in members]
+            mappings.append(item)
+        out["idp_mappings"] = mappings
+    if ("ListSoarUsers", None) in raw.pages:
+        out["users"] = [cleaner.clean(r) for r in _items(raw, "ListSoarUsers")]
+    if ("GetIamPolicy", None) in raw.pages:
+        policy = raw.body("GetIamPolicy")
+        bindings = [cleaner.clean(b) for b in policy.get("bindings") or []] \
+            if isinstance(policy, dict) else []
+        if anonymous:
+            for binding in bindings:
+                if isinstance(binding.get("members"), list):
+                    binding["members"] = [_member(cleaner, m) if isinstance(m, str) else m
+                                          for m in binding["members"]]
+        out["iam_bindings"] = bindings
+    return out
+
+
+def build_scenario(tenant: TenantConfig, raw: RawResponses, cleaner: _Cleaner, now: datetime
+                   ) -> Capture:
+    """The scenario of one tenant's raw answers (see the module docstring)."""
+    anonymous = cleaner.salt is not None
+    capture = Capture(scenario={})
+    legacy = tenant.url is not None
+    keys = _keys(raw, cleaner) if legacy else []
+    environments = _environments(raw, cleaner, capture)
+    groups = _groups(raw, cleaner, capture)
+    roles = _roles(raw, cleaner)
 
     when = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     scenario: dict[str, Any] = {
-        "tenant": cleaner.pseudonym("tenant", tenant),
+        "tenant": cleaner.pseudonym("tenant", tenant.name),
         "description": f"Captured by soar-auditor {__version__} at {when}; secrets removed"
                        + ("; names anonymized" if anonymous else ""),
         "app_keys": [REPLAY_APP_KEY],
     }
-    if ("GetSystemVersion", 0) in bodies:
-        scenario["system_version"] = cleaner.clean(bodies[("GetSystemVersion", 0)])
+    faults: list[dict[str, Any]] = []
+    version_ep = "GetSystemVersion" if legacy else "LegacyGetSystemVersion"
+    if (version_ep, None) in raw.pages:
+        body = raw.body(version_ep)
+        version = body.get("payload") if not legacy and isinstance(body, dict) else body
+        scenario["system_version"] = cleaner.clean(version)
     else:
-        status = raw.unavailable.get(("GetSystemVersion", 0)) or 404
-        scenario["faults"] = [{"endpoint": "GetSystemVersion", "status": status}]
+        faults.append({"endpoint": version_ep,
+                       "status": raw.unavailable.get((version_ep, None)) or 404})
+    if "GetSocRoles" in raw.dialects:  # replay answers in the dialect that answered
+        scenario["socroles"] = raw.dialects["GetSocRoles"]
+    if tenant.chronicle is not None:
+        chron = tenant.chronicle
+        scenario["chronicle"] = {
+            "project": cleaner.pseudonym("project", chron.project) if anonymous
+            else chron.project,
+            "location": chron.location, "instance": chron.instance,
+            "iam": chron.iam, "legacy": legacy}
+        if ("ListSoarPermissionGroups", None) in raw.unavailable:
+            faults.append({"endpoint": "ListSoarPermissionGroups", "status":
+                           raw.unavailable[("ListSoarPermissionGroups", None)] or 404})
+    if faults:
+        scenario["faults"] = faults
     scenario.update(environments=environments, permission_groups=groups, soc_roles=roles,
                     api_keys=keys)
+    chronicle = _chronicle_records(raw, cleaner)
+    scenario.update(chronicle)
     capture.scenario = scenario
     capture.removed = cleaner.removed
     capture.pseudonyms = len(cleaner.names)
     capture.counts = {"api_keys": len(keys), "environments": len(environments),
-                      "permission_groups": len(groups), "soc_roles": len(roles)}
+                      "permission_groups": len(groups), "soc_roles": len(roles),
+                      **{k: len(v) for k, v in chronicle.items()}}
     return capture
 
 
 def _raw_key_values(raw: RawResponses) -> set[str]:
-    body = raw.bodies.get(("GetApiKeys", 0))
+    body = raw.pages.get(("GetApiKeys", None), [None])[0]
     found: set[str] = set()
     for record in body if isinstance(body, list) else ():
         value = record.get("key") if isinstance(record, dict) else None
@@ -243,7 +358,7 @@ def capture_tenant(
     if raw is None:
         raise CaptureError(f"tenant {tenant.name} not collected: {collection.error}")
     cleaner = _Cleaner(secrets.token_bytes(32) if anonymize else None, keep)
-    capture = build_scenario(tenant.name, raw, cleaner, now)
+    capture = build_scenario(tenant, raw, cleaner, now)
     header = (
         "# A SOAR tenant captured by `soar-auditor capture`: raw API answers, secrets removed.\n"
         "# Replay: soar-auditor simulator --scenario THIS_FILE, and audit it with\n"

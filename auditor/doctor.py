@@ -20,8 +20,10 @@ from urllib.parse import urlsplit
 
 from auditor.config import Config, SlackConfig, TenantConfig
 from auditor.logs import scrub
-from auditor.soar import shapes
+from auditor.soar import catalog, shapes
+from auditor.soar.catalog import Endpoint
 from auditor.soar.client import RetryPolicy, ShapeError, SoarClient, SoarError
+from auditor.soar.models import Surface as SurfaceName
 from auditor.soar.tls import connect, env_proxy_for, handshake, proxy_label, resolve
 from auditor.textsafe import term_safe
 
@@ -63,21 +65,35 @@ class _Tenant:
 
     # -- network path ----------------------------------------------------------------------------
     def path(self) -> bool:
-        parts = urlsplit(self.tenant.url)
+        """The network path to each host the tenant's surfaces live on."""
+        urls: list[tuple[str, str]] = []
+        if self.tenant.url is not None:
+            urls.append((self.tenant.url, ""))
+        chron = self.tenant.chronicle
+        if chron is not None:
+            urls.append((chron.base_url, " (chronicle)"))
+            if chron.iam and urlsplit(chron.iam_endpoint).netloc != urlsplit(
+                    chron.base_url).netloc:
+                urls.append((chron.iam_endpoint, " (iam)"))
+        return all([self._path(url, label) for url, label in urls])
+
+    def _path(self, url: str, label: str) -> bool:
+        parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         timeout = min(10.0, self.tenant.timeout_seconds)
-        proxy = env_proxy_for(self.tenant.url)
+        proxy = env_proxy_for(url)
         if proxy is not None:
-            label = proxy_label(proxy)
+            via = proxy_label(proxy)
             var = "HTTPS_PROXY" if parts.scheme == "https" else "HTTP_PROXY"
-            self.add("proxy", "info", f"{host} is reached through the proxy {label} "
+            self.add("proxy" + label, "info", f"{host} is reached through the proxy {via} "
                      f"({var}; NO_PROXY does not exclude it)")
-            p_host, p_port = label.rsplit(":", 1)
-            return self._reach(p_host, int(p_port), timeout, "proxy DNS", "proxy connect") and (
-                parts.scheme != "https" or self._tls(host, port, timeout, proxy))
-        return self._reach(host, port, timeout, "DNS", "connect") and (
-            parts.scheme != "https" or self._tls(host, port, timeout, None))
+            p_host, p_port = via.rsplit(":", 1)
+            return self._reach(p_host, int(p_port), timeout, "proxy DNS" + label,
+                               "proxy connect" + label) and (
+                parts.scheme != "https" or self._tls(host, port, timeout, proxy, label))
+        return self._reach(host, port, timeout, "DNS" + label, "connect" + label) and (
+            parts.scheme != "https" or self._tls(host, port, timeout, None, label))
 
     def _reach(self, host: str, port: int, timeout: float, dns: str, tcp: str) -> bool:
         infos, found = resolve(host, port)
@@ -88,35 +104,45 @@ class _Tenant:
         self.add(tcp, "ok" if reached.ok else "fail", reached.text, reached.fix)
         return reached.ok
 
-    def _tls(self, host: str, port: int, timeout: float, proxy: str | None) -> bool:
+    def _tls(self, host: str, port: int, timeout: float, proxy: str | None,
+             label: str = "") -> bool:
         from auditor.soar.client import trust_context
 
         try:
             context = trust_context(self.tenant.ca_bundle)
         except (OSError, ssl.SSLError):
-            self.add("TLS", "fail", f"ca_bundle {self.tenant.ca_bundle} holds no usable "
+            self.add("TLS" + label, "fail", f"ca_bundle {self.tenant.ca_bundle} holds no usable "
                      "certificate", "give a file of PEM certificates (-----BEGIN CERTIFICATE-----)")
             return False
         if proxy is not None and proxy.lower().startswith("https://"):
-            self.add("TLS", "info", "not probed through an https:// proxy; the API calls below "
-                     "show whether TLS works")
+            self.add("TLS" + label, "info", "not probed through an https:// proxy; the API "
+                     "calls below show whether TLS works")
             return True
         done = handshake(host, port, context, timeout, proxy)
-        self.add("TLS", "ok" if done.ok else "fail", done.text, done.fix)
+        self.add("TLS" + label, "ok" if done.ok else "fail", done.text, done.fix)
         return done.ok
 
     # -- the API ---------------------------------------------------------------------------------
     def api(self) -> None:
-        from auditor.soar.collect import client_for
+        from auditor.soar.collect import clients_for
 
         try:
-            client = client_for(self.tenant, self.retry)
+            clients = clients_for(self.tenant, self.retry)
         except (ValueError, OSError, NotImplementedError) as exc:
             self.add("auth", "fail", str(exc), self._auth_fix(None))
             return
-        with client:
-            if self._authenticate(client):
-                self._endpoints(client)
+        try:
+            legacy = clients.get("legacy")
+            if legacy is not None and not self._authenticate(legacy):
+                return
+            google = clients.get("chronicle")
+            usable = clients
+            if google is not None and not self._google_token(google):
+                usable = {k: v for k, v in clients.items() if k == "legacy"}
+            self._endpoints(usable)
+        finally:
+            for client in clients.values():
+                client.close()
 
     def _auth_fix(self, status: int | None) -> str:
         if self.tenant.auth == "google":
@@ -134,7 +160,8 @@ class _Tenant:
     def _authenticate(self, client: SoarClient) -> bool:
         how = "Google token" if self.tenant.auth == "google" else "AppKey"
         try:
-            version = shapes.parse_system_version(client.system_version(), shapes.DriftLog())
+            version = shapes.parse_system_version(client.fetch("GetSystemVersion"),
+                                                  shapes.DriftLog())
         except SoarError as exc:
             if exc.status in (401, 403):
                 phrase = http.HTTPStatus(exc.status).phrase
@@ -156,59 +183,79 @@ class _Tenant:
                      "rules about groups judge the legacy groups that the API still lists")
         return True
 
-    def _endpoints(self, client: SoarClient) -> None:
-        def read(endpoint: str, call: Callable[[], Any],
-                 parse: Callable[[Any, shapes.DriftLog], str]) -> bool:
-            drift = shapes.DriftLog()
+    def _google_token(self, client: SoarClient) -> bool:
+        """The Chronicle and IAM surfaces: can google-auth get a token?"""
+        try:
+            client.auth_headers()
+        except SoarError as exc:
+            self.add("chronicle auth", "fail", exc.reason,
+                     "check chronicle.google_credentials_file (a service-account key of the "
+                     "SecOps project) or the application default credentials")
+            return False
+        self.add("chronicle auth", "ok", "google-auth obtained an access token")
+        return True
+
+    def _read(self, client: SoarClient, ep: Endpoint) -> Any:
+        """One page of ``ep`` in the first dialect that answers; the parsed value, or None."""
+        tried: list[str] = []
+        drift = shapes.DriftLog()
+        for i, dialect in enumerate(ep.dialects):
             try:
-                summary = parse(call(), drift)
-            except SoarError as exc:
-                if exc.status in (401, 403):
-                    fix = self._auth_fix(exc.status)
-                elif isinstance(exc, ShapeError):
-                    fix = ("the audit cannot read this answer; "
-                           + REPORT_HINT.format(tenant=self.tenant.name))
+                body = client.call(ep, dialect, page=None if dialect.paging == "tokens" else 0)
+                total: int | None = None
+                if ep.lists:
+                    items, total, _token = shapes.page_items(ep.name, body, ep.collection, drift)
+                    parsed = ep.parse(items, drift)
                 else:
-                    fix = "see the message; `soar-auditor -vv doctor` logs every HTTP exchange"
-                self.add(endpoint, "fail", exc.reason, fix)
-                return False
+                    parsed = ep.parse(body, drift)
+            except SoarError as exc:
+                if exc.status in ep.fallback_on and i + 1 < len(ep.dialects):
+                    tried.append(f"{dialect.describe()}: HTTP {exc.status}")
+                    continue
+                self._endpoint_failed(ep, exc)
+                return None
+            what = _summary(ep, parsed, total)
+            if len(ep.dialects) > 1:
+                what += f" (dialect {dialect.describe()}" + (
+                    f"; {', '.join(tried)}" if tried else "") + ")"
             notes = drift.notes
-            self.add(endpoint, "ok", summary + ("" if notes else ", shape as expected"))
+            self.add(ep.name, "ok", what + ("" if notes else ", shape as expected"))
             for note in notes:
                 self.add(note.endpoint, "warn", f"{note.field}: {note.detail}")
-            return True
+            return parsed
+        return None
 
-        def keys(data: Any, drift: shapes.DriftLog) -> str:
-            return f"{len(shapes.parse_api_keys(data, drift))} API key(s)"
+    def _endpoint_failed(self, ep: Endpoint, exc: SoarError) -> None:
+        if not ep.required and exc.status in (404, 501):
+            self.add(ep.name, "info", f"{exc.reason}; optional, the audit goes on without it")
+            return
+        if exc.status in (401, 403):
+            fix = (self._auth_fix(exc.status) if ep.surface.errors == "soar" else
+                   "grant the auditor's service account a role holding that permission on the "
+                   "SecOps project (see the README: read-only access)")
+        elif isinstance(exc, ShapeError):
+            fix = "the audit cannot read this answer; " + REPORT_HINT.format(
+                tenant=self.tenant.name)
+        else:
+            fix = "see the message; `soar-auditor -vv doctor` logs every HTTP exchange"
+        self.add(ep.name, "fail", exc.reason, fix)
 
-        def envs(data: Any, drift: shapes.DriftLog) -> str:
-            found, pages = shapes.parse_environments_page(data, drift)
-            return f"{len(found)} environment(s) on page 1 of {pages}"
-
-        def roles(data: Any, drift: shapes.DriftLog) -> str:
-            return f"{len(shapes.parse_soc_roles(data, drift))} SOC role(s)"
-
-        cards: list[tuple[int, str]] = []
-
-        def groups(data: Any, drift: shapes.DriftLog) -> str:
-            cards.extend(shapes.parse_group_cards(data, drift))
-            return f"{len(cards)} permission group(s)"
-
-        read("GetApiKeys", client.api_keys, keys)
-        read("GetEnvironments", lambda: client.environments_page(0, 100), envs)
-        if read("GetPermissionsGroupCards", client.permission_group_cards, groups) and cards:
-            self._group(client, *cards[0])
-        read("GetSocRoles", client.soc_roles, roles)
+    def _endpoints(self, clients: dict[SurfaceName, SoarClient]) -> None:
+        for ep in catalog.plan(tuple(clients)):
+            if ep.per is not None or (ep.into == "system_version" and ep.surface.name == "legacy"):
+                continue
+            parsed = self._read(clients[ep.surface.name], ep)
+            if parsed and any(e.per == ep.name for e in catalog.ENDPOINTS):
+                self._group(clients[ep.surface.name], *parsed[0])
 
     def _group(self, client: SoarClient, group_id: int, name: str) -> None:
         answers: list[Any] = []
-        for endpoint, call in (("GetPermissionGroup", client.permission_group),
-                               ("GetAllEnvironmentStatus", client.all_environment_status)):
+        for fan in (e for e in catalog.ENDPOINTS if e.per == "GetPermissionsGroupCards"):
             try:
-                answers.append(call(group_id))
+                answers.append(client.call(fan, item=group_id))
             except SoarError as exc:
                 if exc.status != 404:
-                    self.add(endpoint, "fail", exc.reason, self._auth_fix(exc.status)
+                    self.add(fan.name, "fail", exc.reason, self._auth_fix(exc.status)
                              if exc.status in (401, 403) else "see the message")
                     return
                 answers.append(shapes.NOT_AVAILABLE)
@@ -222,6 +269,23 @@ class _Tenant:
         else:
             self.add("GetPermissionGroup", "ok", f"All Environments state of {label} read "
                      f"from {source}")
+
+
+_WORDS = {"api_keys": "API key(s)", "environments": "environment(s)",
+          "permission_groups": "permission group(s)", "soc_roles": "SOC role(s)",
+          "mappings": "Group Mapping entr(ies)", "users": "SOAR user(s)",
+          "iam_bindings": "IAM binding(s)"}
+
+
+def _summary(ep: Endpoint, parsed: Any, total: int | None) -> str:
+    if ep.into == "system_version":
+        return f"version {parsed or 'not given'}"
+    words = f"{len(parsed)} {_WORDS.get(ep.into or '', 'item(s)')}"
+    if ep.dialects[0].paging == "pages" and ep.into == "environments":
+        words += f" on page 1 of {total}"
+    elif ep.lists and ep.collection:
+        words += " on the first page"
+    return words
 
 
 def check_tenant(tenant: TenantConfig, emit: Emit, retry: RetryPolicy | None = None) -> bool:

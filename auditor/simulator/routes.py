@@ -76,7 +76,7 @@ def route(method: str, path: str, surfaces: frozenset[str],
     """The catalog call of an API path, or the 404 / 405 reply. Paths are case-insensitive;
     a surface the scenario does not serve, or another project/instance, is 404."""
     matches = [r for r in catalog.ROUTES if r.endpoint.surface.name in surfaces
-               and (m := r.pattern.match(path))]
+               and r.pattern.match(path)]
     if not matches:
         return error_reply(404, "Not found")
     google = matches[0].endpoint.surface.errors == "google"

@@ -219,6 +219,11 @@ class SoarClient:
     def surface(self) -> Surface:
         return self._surface
 
+    def auth_headers(self) -> dict[str, str]:
+        """The credential's headers now (a token provider fetches its token): raises SoarError
+        when it cannot. Never log or print what this returns."""
+        return self._auth.headers()
+
     def close(self) -> None:
         self._session.close()
 

@@ -23,8 +23,8 @@ from auditor.soar.models import (
     IamCondition,
     IdpMapping,
     PermissionGroup,
-    SocRole,
     SoarUser,
+    SocRole,
     ms_to_dt,
 )
 

@@ -69,7 +69,7 @@ WARN acme-prod: GetEnvironments: aliases: unknown field, ignored
 OK   acme-prod: GetPermissionsGroupCards: 8 permission group(s), shape as expected
 OK   acme-prod: GetPermissionGroup: All Environments state of group 1 (Admins) read from \
 GetAllEnvironmentStatus
-OK   acme-prod: GetSocRoles: 5 SOC role(s), shape as expected
+OK   acme-prod: GetSocRoles: 5 SOC role(s) (dialect POST socroles/getSocRoles), shape as expected
 """
 NO_SLACK = "INFO slack: config: not configured: no alerts are sent\n"
 STATE_NEW = "OK   state: store: TMP/state/state.db does not exist yet; the first audit creates it\n"

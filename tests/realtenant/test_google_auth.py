@@ -90,7 +90,7 @@ def test_the_token_is_refreshed_before_it_expires(
     auth = GoogleAuth(creds, hint=hint, timeout=5, clock=lambda: now[0])
     with SoarClient(sim.url, auth) as client:
         assert len(client.fetch("GetApiKeys")) == 19
-        assert len(client.fetch("GetSocRoles")) == 5  # the same token, still fresh
+        assert len(client.fetch("GetSocRoles")["objectsList"]) == 5  # the same token, still fresh
         assert auth.refreshes == 1 and tokens.state.issued == TOKENS[:1]
         # the server now only accepts a new token: the cached one is refused ...
         sim.set_bearer_tokens(TOKENS[1:])
@@ -103,7 +103,7 @@ def test_the_token_is_refreshed_before_it_expires(
         with pytest.raises(SoarError):
             client.fetch("GetSocRoles")
         now[0] += timedelta(minutes=1, seconds=1)
-        assert len(client.fetch("GetSocRoles")) == 5
+        assert len(client.fetch("GetSocRoles")["objectsList"]) == 5
     assert auth.refreshes == 2 and tokens.state.issued == TOKENS
 
 
