@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -212,8 +213,15 @@ def demo(ctx: click.Context, out: Path) -> None:
     scenario = builtin_scenario("demo")
     clock = clock_of(ctx)
     now = clock.now().replace(microsecond=0)
-    with SimulatorServer(scenario, clock=clock.now).running() as srv:
-        config = demo_config(srv.url, srv.app_key, out, tenant=scenario.tenant)
+    with (SimulatorServer(scenario, clock=clock.now).running() as srv,
+          tempfile.TemporaryDirectory(prefix="soar-demo-") as keys):
+        # The simulator's own throwaway service account (a key for this fake server only),
+        # in a private folder removed when the demo ends: google-auth reads keys from files.
+        key_file = Path(keys) / "simulator-service-account.json"
+        key_file.touch(mode=0o600)
+        key_file.write_text(json.dumps(srv.service_account_info()), encoding="utf-8")
+        config = demo_config(srv.url, srv.app_key, out, tenant=scenario.tenant,
+                             chronicle=_demo_chronicle(srv, key_file))
         # Night 1: yesterday's audit, the tenant as it was.
         first = _audit(ctx, config, now=now - timedelta(days=1),
                        out_dir=out / "history" / "night-1", notify=False)
@@ -236,16 +244,27 @@ def demo(ctx: click.Context, out: Path) -> None:
     sys.exit(0)
 
 
-def demo_config(url: str, app_key: str, out: Path, tenant: str = "acme-prod") -> Config:
+def _demo_chronicle(srv: Any, key_file: Path) -> dict[str, Any]:
+    spec = srv.scenario.chronicle
+    return {"project": spec.project, "location": spec.location, "instance": spec.instance,
+            "endpoint": srv.url, "iam_endpoint": srv.url,
+            "google_credentials_file": str(key_file)}
+
+
+def demo_config(url: str, app_key: str, out: Path, tenant: str = "acme-prod",
+                chronicle: dict[str, Any] | None = None) -> Config:
     """The embedded defaults, pointed at the simulator (the simulator's key is not a secret),
-    with a naming convention so that SOAR-NAME-001 has something to say."""
+    with a naming convention so that SOAR-NAME-001 has something to say; ``chronicle``: the
+    tenant's Chronicle API and IAM surfaces, served by the same simulator."""
+    entry: dict[str, Any] = {"name": tenant, "url": url, "api_key": app_key}
+    if chronicle is not None:
+        entry["chronicle"] = chronicle
     return parse_config(
         {
-            "tenants": [{"name": tenant, "url": url, "api_key": app_key}],
+            "tenants": [entry],
             "rules": {"params": {"key_name_pattern": "^[a-z0-9][a-z0-9-]*$"}},
             "state": f"sqlite:///{(out / 'state.db').resolve()}",
-            "reports": {"dir": str(out), "formats": ["html", "json", "csv", "junit", "ocsf",
-                                                     "markdown"]},
+            "reports": {"dir": str(out), "formats": list(FORMATS)},
         },
         source="<demo>",
         env={},

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hmac
 import json
-import secrets
 import logging
+import secrets
 import socket
 import socketserver
 import ssl
@@ -378,12 +378,15 @@ class _ServiceAccount:
                 "token_uri": token_uri}
 
     def verify(self, assertion: str, audience: str) -> bool:
-        from google.auth import jwt
+        from google.auth import exceptions, jwt
 
+        # google-auth addresses its assertions to Google's token endpoint whatever token_uri
+        # says; both are accepted.
+        audiences = [audience, "https://oauth2.googleapis.com/token"]
         try:
             claims = jwt.decode(assertion, certs=self.public_pem,  # type: ignore[no-untyped-call]
-                                audience=audience)
-        except (ValueError, TypeError):
+                                audience=audiences)
+        except (ValueError, TypeError, exceptions.GoogleAuthError):
             return False
         return bool(claims.get("iss") == self.email)
 

@@ -236,8 +236,9 @@ class _TenantRun:
         self._tried: dict[Key, list[str]] = defaultdict(list)
         self._tokens: dict[Key, set[str]] = defaultdict(set)
 
-    def _submit(self, pool: ThreadPoolExecutor, task: _Task) -> None:
+    def _submit(self, task: _Task) -> None:
         client = self.clients[task.ep.surface.name]
+        pool = self._pools[task.ep.surface.name]
         page: int | str | None = task.token if task.ep.dialects[task.dialect].paging == "tokens" \
             else task.page
         future = pool.submit(client.call, task.ep, task.ep.dialects[task.dialect],
@@ -245,62 +246,69 @@ class _TenantRun:
         self.pending[future] = task
 
     def run(self) -> Inventory:
-        workers = self.tenant.max_connections * max(1, len(self.clients))
-        with ThreadPoolExecutor(max_workers=workers,
-                                thread_name_prefix=f"soar-{self.tenant.name}") as pool:
-            for ep in self.plan:
-                if ep.per is None:
-                    self._submit(pool, _Task(ep, None, 0, 0))
-            while self.pending and not self.errors:
-                done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = self.pending.pop(future)
-                    try:
-                        self._done(pool, task, future)
-                    except SoarError as exc:
-                        self.errors.append(exc)
-            if self.errors:  # the calls already running finish: report the most telling error
-                for future in self.pending:
-                    future.cancel()
-                for future, task in list(self.pending.items()):
-                    if not future.cancelled() and task.dialect == 0 and task.page == 0:
-                        try:
-                            future.result()
-                        except SoarError as exc:
-                            if task.ep.required and task.item is None and not (
-                                    exc.status in task.ep.fallback_on
-                                    and len(task.ep.dialects) > 1):
-                                self.errors.append(exc)
+        # One pool per surface, as wide as its client's connection pool (its own host).
+        self._pools = {s: ThreadPoolExecutor(max_workers=self.tenant.max_connections,
+                                             thread_name_prefix=f"soar-{self.tenant.name}-{s}")
+                       for s in self.clients}
+        try:
+            self._run()
+        finally:
+            for pool in self._pools.values():
+                pool.shutdown(wait=True, cancel_futures=True)
         if self.errors:
             raise min(self.errors, key=_priority)
         return self._inventory()
 
-    def _done(self, pool: ThreadPoolExecutor, task: _Task, future: Future[Any]) -> None:
+    def _run(self) -> None:
+        for ep in self.plan:
+            if ep.per is None:
+                self._submit(_Task(ep, None, 0, 0))
+        while self.pending and not self.errors:
+            done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                task = self.pending.pop(future)
+                try:
+                    self._done(task, future)
+                except SoarError as exc:
+                    self.errors.append(exc)
+        if self.errors:  # the calls already running finish: report the most telling error
+            for future in self.pending:
+                future.cancel()
+            for future, task in list(self.pending.items()):
+                if not future.cancelled() and task.dialect == 0 and task.page == 0:
+                    try:
+                        future.result()
+                    except SoarError as exc:
+                        if task.ep.required and task.item is None and not (
+                                exc.status in task.ep.fallback_on
+                                and len(task.ep.dialects) > 1):
+                            self.errors.append(exc)
+
+    def _done(self, task: _Task, future: Future[Any]) -> None:
         ep, key = task.ep, (task.ep.name, task.item)
         dialect = ep.dialects[task.dialect]
         try:
             body = future.result()
         except SoarError as exc:
-            self._failed(pool, task, dialect, exc)
+            self._failed(task, dialect, exc)
             return
         if len(ep.dialects) > 1:
             self.dialect.setdefault(ep.name, dialect.name)
         self.pages[key][task.page] = body
         if ep.lists:
-            self._more_pages(pool, task, dialect, body)
+            self._more_pages(task, dialect, body)
         fans = [e for e in self.plan if e.per == ep.name]
         if fans:
             for item in _ids(ep.parse(body, self.drift)):
                 for fan in fans:
-                    self._submit(pool, _Task(fan, item, 0, 0))
+                    self._submit(_Task(fan, item, 0, 0))
 
-    def _failed(self, pool: ThreadPoolExecutor, task: _Task, dialect: Dialect,
-                exc: SoarError) -> None:
+    def _failed(self, task: _Task, dialect: Dialect, exc: SoarError) -> None:
         ep, key = task.ep, (task.ep.name, task.item)
         if (task.page == 0 and exc.status in ep.fallback_on
                 and task.dialect + 1 < len(ep.dialects) and ep.name not in self.dialect):
             self._tried[key].append(f"{dialect.describe()}: {exc.reason}")
-            self._submit(pool, _Task(ep, task.item, task.dialect + 1, 0))
+            self._submit(_Task(ep, task.item, task.dialect + 1, 0))
             return
         if task.item is not None and exc.status in ep.absent_ok:
             self.unavailable[key] = exc.status
@@ -315,8 +323,7 @@ class _TenantRun:
             raise SoarError(ep.name, f"no dialect answered ({answers})", exc.status)
         raise exc
 
-    def _more_pages(self, pool: ThreadPoolExecutor, task: _Task, dialect: Dialect,
-                    body: Any) -> None:
+    def _more_pages(self, task: _Task, dialect: Dialect, body: Any) -> None:
         ep, key = task.ep, (task.ep.name, task.item)
         _items, total, token = shapes.page_items(ep.name, body, ep.collection, self.drift)
         if dialect.paging == "pages" and task.page == 0 and total and total > 1:
@@ -324,7 +331,7 @@ class _TenantRun:
                 raise SoarError(ep.name, f"the server announces {total} pages; the auditor "
                                 f"reads at most {MAX_PAGES}")
             for page in range(1, total):
-                self._submit(pool, _Task(ep, task.item, task.dialect, page))
+                self._submit(_Task(ep, task.item, task.dialect, page))
         elif dialect.paging == "tokens" and token:
             if token in self._tokens[key]:
                 raise SoarError(ep.name, "the server repeated a page token (endless paging); "
@@ -332,7 +339,7 @@ class _TenantRun:
             if task.page + 1 >= MAX_PAGES:
                 raise SoarError(ep.name, f"more than {MAX_PAGES} pages; the auditor stops there")
             self._tokens[key].add(token)
-            self._submit(pool, _Task(ep, task.item, task.dialect, task.page + 1, token))
+            self._submit(_Task(ep, task.item, task.dialect, task.page + 1, token))
 
     # -- the inventory ---------------------------------------------------------------------------
     def _value(self, ep: Endpoint) -> Any:
