@@ -7,20 +7,25 @@
 * Nothing to say: no message, unless ``heartbeat: true`` asks for a short "all quiet" line
   (not with ``notify: none``).
 * Every text that comes from the SOAR API (or a rule file) goes through :func:`blockkit.safe`.
+* Inside the legacy API warning window (``days_left <= legacy_api_warning_days``, or past the
+  shutdown) the summary says how many legacy API keys (SOAR-MIG-001, whatever their severity)
+  stop working and when. The line rides along with a message; it does not send one by itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from auditor.config import SlackConfig, SlackRoute
 from auditor.engine.findings import SEVERITIES, SEVERITY_RANK, Finding
 from auditor.notify import blockkit as bk
 from auditor.notify.message import DEFAULT_DESTINATION, Message, Reply, route_destination
+from auditor.report.migration import in_window, key_plan, legacy_left, when_text
 from auditor.result import RunResult
 
 AUDIT_RULE = "SOAR-AUDIT-001"
@@ -51,6 +56,7 @@ class Scope:
     unknown: int  # findings in scope that a rule could not decide (data missing)
     tenants: int
     tenants_ok: int
+    legacy: list[Finding] = field(default_factory=list)  # legacy API keys left (SOAR-MIG-001)
 
     @property
     def has_news(self) -> bool:
@@ -64,6 +70,7 @@ class _Settings:
     heartbeat: bool = False
     report_url: str | None = None
     bot: bool = False
+    warning_days: int | None = None  # legacy_api_warning_days, when the caller knows it
 
 
 def _settings(slack: SlackConfig | None) -> _Settings:
@@ -115,7 +122,8 @@ def _select(result: RunResult, settings: _Settings, failures: list[Failure]) -> 
     failing = [f for f in result.findings if f.status == "fail" and f.rule_id != AUDIT_RULE]
     unknown = sum(1 for f in result.findings if f.status == "unknown")
     ok = sum(1 for t in result.tenants if t.status == "ok")
-    return Scope(failures, listed, resolved, failing, unknown, len(result.tenants), ok)
+    return Scope(failures, listed, resolved, failing, unknown, len(result.tenants), ok,
+                 legacy_left(result.findings))
 
 
 def _route_scope(scope: Scope, route: SlackRoute, result: RunResult) -> Scope:
@@ -131,6 +139,7 @@ def _route_scope(scope: Scope, route: SlackRoute, result: RunResult) -> Scope:
         unknown=sum(1 for f in result.findings if f.status == "unknown" and keep(f)),
         tenants=len(tenants),
         tenants_ok=sum(1 for t in tenants if t.status == "ok"),
+        legacy=[f for f in scope.legacy if keep(f)],
     )
 
 
@@ -177,6 +186,35 @@ def _counts_line(scope: Scope) -> str:
     return f"*Failing now:* {len(scope.failing)} — {parts}{undecided}"
 
 
+def legacy_lines(legacy: list[Finding], as_of: date, warning_days: int | None) -> list[str]:
+    """One line per shutdown date that is inside its warning window (in practice one line):
+    how many legacy API keys stop working, on which date, in how many days."""
+    by_date: dict[date | None, list[tuple[Finding, int | None]]] = {}
+    for f in legacy:
+        plan = key_plan(f, as_of)
+        by_date.setdefault(plan.shutdown, []).append((f, plan.days_left))
+    lines = []
+    for when in sorted(by_date, key=lambda d: (d is None, d or as_of)):
+        items = by_date[when]
+        known = [d for _, d in items if d is not None]
+        days = min(known) if known else None
+        if not in_window(days, [f for f, _ in items], warning_days):
+            continue
+        n = len(items)
+        keys = f"{n} legacy API key{'' if n == 1 else 's'}"
+        on = f"on {when.isoformat()}" if when else "on the legacy API shutdown date"
+        tenants = len({f.tenant for f, _ in items})
+        where = f", in {tenants} tenants" if tenants > 1 else ""
+        if days is not None and days < 0:
+            lead = f":rotating_light: {keys} stopped working {on} ({when_text(days)}){where}"
+        else:
+            verb = "stops" if n == 1 else "stop"
+            lead = f":warning: {keys} {verb} working {on} ({when_text(days)}){where}"
+        lines.append(f"{lead}: each needs a Google service account, its IAM role and a Group "
+                     "Mapping entry (the migration plan: report.html, migration.md).")
+    return lines
+
+
 def _headline(scope: Scope, settings: _Settings) -> str:
     parts = []
     if settings.notify == "all":
@@ -210,6 +248,8 @@ def _summary(result: RunResult, scope: Scope, settings: _Settings, limits: bk.Li
         f"Run {bk.safe(result.run_id, 40)} · status *{result.status}* · {scope.tenants_ok} of "
         f"{scope.tenants} tenant(s) audited · showing *{settings.min_severity}* and above"))
     packer.add(bk.section(_counts_line(scope)))
+    for line in legacy_lines(scope.legacy, result.started_at.date(), settings.warning_days):
+        packer.add(bk.section(line))
     more: list[str] = []
     budget = limits.max_entries
     sections = [
@@ -267,7 +307,9 @@ def _quiet(result: RunResult, scope: Scope,
     line = (f":white_check_mark: *SOAR key audit: all quiet* — {what} at "
             f"{settings.min_severity} or above (run {bk.safe(result.run_id, 40)}, "
             f"{scope.tenants} tenant(s) audited, {len(scope.failing)} failing finding(s) known).")
-    return f"SOAR key audit: all quiet (run {bk.safe(result.run_id, 40)})", [bk.section(line)]
+    legacy = legacy_lines(scope.legacy, result.started_at.date(), settings.warning_days)
+    return (f"SOAR key audit: all quiet (run {bk.safe(result.run_id, 40)})",
+            [bk.section(line), *(bk.section(x) for x in legacy)])
 
 
 def _message(destination: str, result: RunResult, scope: Scope, settings: _Settings,
@@ -286,13 +328,16 @@ def _message(destination: str, result: RunResult, scope: Scope, settings: _Setti
 def build_digest(result: RunResult, slack: SlackConfig | None, *,
                  since: dict[str, datetime] | None = None,
                  limits: bk.Limits | None = None,
-                 report_attached: bool = True) -> list[Message]:
+                 report_attached: bool = True,
+                 legacy_warning_days: int | None = None) -> list[Message]:
     """The messages of one audit: the full digest for the default destination, then one per
     route that has something for it. ``slack`` None (demo): min_severity medium, notify new.
     ``since`` maps a tenant to when its audits started failing (else the first_seen of its
     SOAR-AUDIT-001 finding, else this run's start). ``report_attached``: whether a report.html
-    will exist to attach (bot mode)."""
-    settings = _settings(slack)
+    will exist to attach (bot mode). ``legacy_warning_days``: ``legacy_api_warning_days`` of the
+    configuration; without it, the SOAR-MIG-001 findings' severity (high exactly inside the
+    window) says whether the legacy key countdown is due."""
+    settings = dataclasses.replace(_settings(slack), warning_days=legacy_warning_days)
     limits = limits or bk.Limits()
     scope = _select(result, settings, _failures(result, since))
     out: list[Message] = []
@@ -302,7 +347,8 @@ def build_digest(result: RunResult, slack: SlackConfig | None, *,
         out.append(main)
     for index, route in enumerate(slack.routes if slack else []):
         route_settings = _Settings(settings.min_severity, settings.notify, settings.heartbeat,
-                                   route.report_url, settings.bot and route.channel is not None)
+                                   route.report_url, settings.bot and route.channel is not None,
+                                   settings.warning_days)
         message = _message(route_destination(route.name, index), result,
                            _route_scope(scope, route, result), route_settings, limits,
                            report_url=route.report_url, attach=False)

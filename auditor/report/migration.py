@@ -305,7 +305,9 @@ def build_plan(result: RunResult, *, shutdown: date | None = None,
     as_of = result.started_at.date()
     left = legacy_left(result.findings)
     keys = tuple(sorted((key_plan(f, as_of) for f in left), key=plan_order))
-    when = shutdown or _common(k.shutdown for k in keys)
+    when = shutdown or _common(k.shutdown for k in keys) or _common(
+        _date(f.evidence.get("shutdown")) for f in result.findings
+        if f.rule_id == MIGRATION_RULE and isinstance(f.evidence, dict))
     days: int | None = None
     if when is not None:
         days = next((k.days_left for k in keys if k.shutdown == when and k.days_left is not None),

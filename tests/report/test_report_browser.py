@@ -259,3 +259,53 @@ def test_migrated_tenants_and_their_group_findings_say_so(
     assert drift.count() == len(res.drift)
     assert drift.first.inner_text().split("\t")[:2] == ["GetApiKeys", "lastUsedTimeUnixTimeInMs"]
     opened.clean()
+
+
+def test_migration_view_renders_the_countdown_and_the_plan(
+        tmp_path: Path, open_report: Opener) -> None:
+    from dataclasses import replace
+
+    from report_factory import MIG_RULE, mig_finding, with_legacy_keys
+
+    keys = [mig_finding(3000 + i, name, tenant=f"acme-00{i % 3}", snapshot=i % 2 == 0,
+                        days_left=12) for i, name in enumerate(HOSTILE)]
+    res = with_legacy_keys(build_result(60), keys)
+    stored = [replace(p, legacy_keys=20 - i) for i, p in enumerate(trend(5))]
+    write_reports(res, tmp_path, ["html"], ReportContext(trend=stored, rules=[*RULES, MIG_RULE]))
+    opened = open_report(tmp_path / "report.html")
+    page = opened.page
+    assert page.locator("#migration-banner").is_visible()
+    page.click("#migration-banner a")
+    countdown = page.locator("#migration-countdown")
+    assert countdown.is_visible()
+    assert countdown.locator(".countdown-value").inner_text().split() == ["12", "days", "left"]
+    assert "8 legacy API keys left in 3 tenant(s)" in countdown.inner_text()
+    assert "2027-03-31" in countdown.inner_text()
+    tenants = page.locator("#migration-tenants tbody tr")
+    assert tenants.count() == 4  # three with keys, and the tenant that was not audited
+    assert "not audited" in tenants.first.inner_text()
+    rows = page.locator("#migration-keys tbody tr")
+    assert rows.count() == len(HOSTILE)
+    row = page.locator("#migration-keys tbody tr", has_text="onerror")
+    cells = row.locator("td")
+    assert cells.nth(1).inner_text().startswith(HOSTILE[0])  # a name, shown as text
+    assert cells.nth(4).inner_text() == (
+        "serviceAccount:soar-key-3000@acme-secops.iam.gserviceaccount.com")
+    assert "Environments: * (instead of a snapshot)" in cells.nth(5).inner_text()
+    assert page.locator("img").count() == 0 and page.locator("script").count() == 2
+    # The trend draws the legacy keys left of every run that counted them (5 stored + this).
+    assert page.locator("svg.trend-chart circle.legacy-point").count() == 6
+    assert page.locator("svg.trend-chart path.legacy-line").count() == 1
+    assert page.locator("#legend-legacy").is_visible()
+    # The view's link filters the findings table to the rule; a row opens the replacement.
+    page.click("#migration button[data-rule='SOAR-MIG-001']")
+    visible = opened.visible_rows()
+    assert visible and {r[3] for r in visible} == {"SOAR-MIG-001"}
+    page.locator("#rows tr.row").first.press("Enter")
+    page.wait_for_selector("#detail[open]")
+    evidence = page.locator("#d-evidence").inner_text()
+    assert "Legacy API shutdown\n2027-03-31" in evidence and "Days left\n12" in evidence
+    assert "identity: serviceAccount:soar-key-" in evidence
+    assert "mapping: {display name: " in evidence
+    page.keyboard.press("Escape")
+    opened.clean()
