@@ -146,8 +146,11 @@ def _items(raw: RawResponses, name: str) -> list[dict[str, Any]]:
 def _member(cleaner: _Cleaner, member: str) -> str:
     """A pseudonym that keeps what the rules read: the kind prefix and whether it is a
     machine identity."""
-    kind, _, rest = member.partition(":") if ":" in member and "//" not in member.split(":")[0] \
-        else ("", "", member)
+    head = member.split(":", 1)[0]
+    kind = head if ":" in member and not member.startswith(("principal:", "principalSet:")) \
+        and "//" not in member else ""
+    if member.startswith(("principal://", "principalSet://")):
+        kind = ""
     machine = is_machine_identity(member)
     name = cleaner.pseudonym("member", member)
     if machine:

@@ -100,15 +100,19 @@ def route(method: str, path: str, surfaces: frozenset[str],
                 params)
 
 
-def _parent(chronicle: ChronicleSpec | None) -> str:
+def _params(chronicle: ChronicleSpec | None) -> dict[str, str]:
     c = chronicle or ChronicleSpec()
-    return f"projects/{c.project}/locations/{c.location}/instances/{c.instance}"
+    return {"project": c.project, "location": c.location, "instance": c.instance}
 
 
 def items_of(name: str, world: World, chronicle: ChronicleSpec | None) -> list[Any] | None:
     """The records a list endpoint serves (None: not a list endpoint). The Chronicle surface
     serves the same environments, roles and groups as the legacy one, in its own shape."""
-    parent = _parent(chronicle)
+    params = _params(chronicle)
+
+    def rname(item: Any) -> str:
+        return catalog.resource_name(name, params, item)
+
     if name == "GetApiKeys":
         return list(world.api_keys)
     if name == "GetEnvironments":
@@ -118,15 +122,15 @@ def items_of(name: str, world: World, chronicle: ChronicleSpec | None) -> list[A
     if name == "GetPermissionsGroupCards":
         return [{"id": g.id, "name": g.name, **g.card} for g in world.permission_groups]
     if name == "ListEnvironments":
-        return [{"name": f"{parent}/environments/{e.get('id', i + 1)}",
+        return [{"name": rname(e.get("id", i + 1)),
                  "displayName": e["name"], "system": False,
                  **({"description": e["description"]} if "description" in e else {})}
                 for i, e in enumerate(world.environments)]
     if name == "ListSocRoles":
-        return [{"name": f"{parent}/socRoles/{r['id']}", "displayName": r.get("name", ""),
+        return [{"name": rname(r["id"]), "displayName": r.get("name", ""),
                  "defaultRole": bool(r.get("isDefault", False))} for r in world.soc_roles]
     if name == "ListSoarPermissionGroups":
-        return [{"name": f"{parent}/legacySoarPermissionGroups/{g.id}", "displayName": g.name}
+        return [{"name": rname(g.id), "displayName": g.name}
                 for g in world.permission_groups]
     if name == "ListIdpMappingGroups":
         return list(world.idp_mappings)

@@ -225,3 +225,11 @@ def path_for(ep: Endpoint, dialect: Dialect, params: Mapping[str, str],
         if "{" in ep.surface.prefix else ep.surface.prefix
     path = dialect.path.replace("{id}", str(int(item))) if item is not None else dialect.path
     return prefix + path
+
+
+def resource_name(name: str, params: Mapping[str, str], item: int | str) -> str:
+    """The resource name of one item of a Chronicle list (``projects/p/locations/l/instances/
+    i/socRoles/2``), as the Chronicle API names its records."""
+    ep = BY_NAME[name]
+    parent = ep.surface.prefix.format(version="", **params).lstrip("/")
+    return f"{parent}{ep.dialects[0].path}/{item}"
