@@ -26,9 +26,9 @@ from pydantic import ValidationError
 from auditor.simulator.spec import (
     BASE_PHASE,
     ENDPOINTS,
-    ChronicleSpec,
     TIME_FIELDS,
     ChangeSet,
+    ChronicleSpec,
     Fault,
     GroupSpec,
     Phase,

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from auditor.soar.catalog import NAMES as ENDPOINTS  # noqa: F401 - re-exported
-__all__ = ["ENDPOINTS"]
+from auditor.soar.catalog import NAMES as ENDPOINTS
 from auditor.soar.catalog import canonical_name
+
+__all__ = ["ENDPOINTS", "ChronicleSpec", "Fault", "GroupSpec", "Phase", "ScenarioModel", "World"]
 
 BASE_PHASE = "base"
 TIME_FIELDS = {
