@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -21,7 +23,13 @@ from auditor.textsafe import term_safe
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Loopback address to bind (127.0.0.0/8, ::1 or localhost).")
 @click.option("--phase", default=None, help="Start in this phase of the scenario.")
-def simulator(port: int, scenario_path: str | None, host: str, phase: str | None) -> None:
+@click.option("--service-account-out", "account_out", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the simulator's own service-account key (a throwaway key that only "
+              "this simulator accepts) to FILE (mode 0600), for auditing its Chronicle surface "
+              "with chronicle.google_credentials_file; removed when the simulator stops.")
+def simulator(port: int, scenario_path: str | None, host: str, phase: str | None,
+              account_out: Path | None) -> None:
     """Serve the SOAR API simulator on loopback until stopped (Ctrl-C or SIGTERM)."""
     from auditor.config import is_loopback_host
     from auditor.simulator.scenario import ScenarioError, builtin_scenario, load_scenario
@@ -60,6 +68,17 @@ def simulator(port: int, scenario_path: str | None, host: str, phase: str | None
     click.echo(f"AppKey: {server.app_key}   (the simulator's own key, not a secret)")
     click.echo(f"Phases: {', '.join(['base', *scenario.phase_names])}; switch with")
     click.echo(f"  curl -X POST {server.url}/_sim/phase -d '{{\"phase\": \"<name>\"}}'")
+    chron = scenario.chronicle
+    if chron is not None:
+        click.echo(f"Chronicle: project {term_safe(chron.project)}, location "
+                   f"{term_safe(chron.location)}, instance {term_safe(chron.instance)}; "
+                   f"endpoint and iam_endpoint {server.url}")
+    if account_out is not None:
+        account_out.parent.mkdir(parents=True, exist_ok=True)
+        account_out.touch(mode=0o600)
+        account_out.chmod(0o600)
+        account_out.write_text(json.dumps(server.service_account_info()), encoding="utf-8")
+        click.echo(f"Service account key (accepted by this simulator only): {account_out}")
     click.echo("Stop with Ctrl-C.", nl=True)
     sys.stdout.flush()
     try:
@@ -67,4 +86,6 @@ def simulator(port: int, scenario_path: str | None, host: str, phase: str | None
             pass
     finally:
         server.stop()
+        if account_out is not None:
+            account_out.unlink(missing_ok=True)
     click.echo("simulator stopped")
