@@ -13,6 +13,7 @@ from pathlib import Path
 
 from auditor.engine.findings import SEVERITIES, Finding
 from auditor.report.base import ReportContext, atomic_text
+from auditor.report.migration import build_plan, when_text
 from auditor.report.trend import series
 from auditor.report.views import auth_label, finding_order, tenant_views
 from auditor.result import RunResult
@@ -47,6 +48,22 @@ def _status_line(result: RunResult) -> str:
                 "No tenant could be collected.")
     return (f"> [!WARNING]\n> **Audit INCOMPLETE: {len(failed)} of {len(result.tenants)} tenants "
             "were not audited.** Their keys were not checked; this is not a clean result.")
+
+
+def _legacy(result: RunResult, context: ReportContext) -> list[str]:
+    """The legacy API countdown (SOAR-MIG-001), when legacy keys are left."""
+    plan = build_plan(result, shutdown=context.legacy_api_shutdown,
+                      warning_days=context.legacy_api_warning_days)
+    if not plan.keys:
+        return []
+    n = plan.keys_left
+    tenants = sum(1 for t in plan.tenants if t.keys_left)
+    verb = "stopped" if plan.passed else "stop" if n > 1 else "stops"
+    on = f"on {plan.shutdown.isoformat()}" if plan.shutdown else "at the legacy API shutdown"
+    line = (f"**Legacy API**: {n} legacy API key{'' if n == 1 else 's'} in {tenants} tenant(s) "
+            f"{verb} working {on} ({when_text(plan.days_left)}); the replacement of each is in "
+            "migration.md (`--format migration`) and report.html.")
+    return (["> [!WARNING]", f"> {line}", ""] if plan.in_window else [line, ""])
 
 
 def render(result: RunResult, context: ReportContext) -> str:
@@ -95,6 +112,7 @@ def render(result: RunResult, context: ReportContext) -> str:
                   f"| {t.tally.by_severity['critical']} | {t.tally.by_severity['high']} |"
                   for t in busiest]
         lines.append("")
+    lines += _legacy(result, context)
     google = [t.name for t in result.tenants if t.auth == "google"]
     if google:
         lines += [f"{auth_label('google')}: {', '.join(md_escape(n) for n in google)}. IAM "

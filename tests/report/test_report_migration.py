@@ -317,3 +317,17 @@ def test_a_large_stored_run_is_counted_in_one_streamed_pass(tmp_path: Path) -> N
         store.record_run(res)
         [point] = store.runs(limit=1)
     assert point.legacy_keys == 1500
+
+
+def test_summary_md_says_how_many_legacy_keys_stop_working(write: Callable[..., Path]) -> None:
+    md = write(legacy_run(days_left=12), "markdown",
+               ReportContext(rules=CATALOG)).read_text("utf-8")
+    assert ("> [!WARNING]\n> **Legacy API**: 9 legacy API keys in 3 tenant(s) stop working on "
+            "2027-03-31 (in 12 days); the replacement of each is in migration.md "
+            "(`--format migration`) and report.html.") in md
+    md = write(legacy_run(days_left=125), "markdown",
+               ReportContext(rules=CATALOG)).read_text("utf-8")
+    assert "\n**Legacy API**: 9 legacy API keys in 3 tenant(s) stop working on 2027-03-31 " \
+           "(in 125 days)" in md and "> **Legacy API**" not in md
+    md = write(build_result(10), "markdown", ReportContext(rules=RULES)).read_text("utf-8")
+    assert "Legacy API" not in md
