@@ -285,10 +285,14 @@ def test_trend_points_count_the_legacy_keys_left(write: Callable[..., Path]) -> 
     assert text.count('class="legacy-point"') == 4 and 'id="legend-legacy"' in text
 
 
-def test_the_state_store_counts_the_legacy_keys_of_each_stored_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_state_store_counts_the_legacy_keys_of_each_stored_run(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
     from auditor.state import open_store
 
-    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+    url = (f"sqlite:///{tmp_path / 'state.db'}" if backend == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    with open_store(url) as store:
         before = build_result(12, failed_tenant=False, run_id="20261125T020000Z",
                               started_at=NOW - timedelta(days=1))
         store.record_run(before)  # the rule did not run yet
