@@ -184,3 +184,40 @@ def _no_google_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
+
+
+def test_capture_and_replay_of_both_surfaces_and_anonymized_members(
+    demo_scenario: Scenario, start_simulator: StartSimulator, tenant_config: TenantFactory,
+    tmp_path: Path,
+) -> None:
+    from auditor.capture import REPLAY_APP_KEY, capture_tenant
+    from auditor.simulator.scenario import load_scenario
+
+    live_sim = start_simulator(demo_scenario)
+    live_tenant = tenant_config(live_sim, chronicle=chronicle_block(live_sim, tmp_path))
+    live = run_audit(_config(tmp_path / "live", live_tenant), now=TEST_NOW,
+                     out_dir=tmp_path / "live" / "out", notify=False)
+    _capture, text = capture_tenant(live_tenant, now=TEST_NOW)
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    replay_sim = start_simulator(tmp_path / "c.yaml")
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    replay_tenant = tenant_config(replay_sim, api_key=REPLAY_APP_KEY,
+                                  chronicle=chronicle_block(replay_sim, folder))
+    replay = run_audit(_config(folder, replay_tenant), now=TEST_NOW, out_dir=folder / "out",
+                       notify=False)
+    assert live.inventories["acme-prod"].mappings == replay.inventories["acme-prod"].mappings
+    assert live.inventories["acme-prod"].iam_bindings == \
+        replay.inventories["acme-prod"].iam_bindings
+    assert sorted(f.id for f in replay.findings) == sorted(f.id for f in live.findings)
+
+    capture, anonymous = capture_tenant(live_tenant, now=TEST_NOW, anonymize=True)
+    for original in ("soc-analysts@acme.example", "soar-sync@", "auditor@acme.example",
+                     "ana@acme.example", "cto@acme.example", "SOC Analysts"):
+        assert original not in anonymous
+    scenario = load_scenario(tmp_path / "c.yaml")  # the plain capture is a valid scenario too
+    assert scenario.chronicle is not None and scenario.chronicle.project == "acme-secops"
+    members = [m for r in capture.scenario["idp_mappings"] for m in r["groupMembers"]]
+    machine = [m for m in members
+               if "gserviceaccount.com" in json.dumps(m) or "principal://" in json.dumps(m)]
+    assert len(machine) == 2  # still machine identities after pseudonymization
