@@ -79,7 +79,12 @@ def evaluate(
     store: Store | None,
     now: datetime,
 ) -> tuple[list[TenantResult], list[Finding], dict[str, int]]:
-    from auditor.engine.evaluate import evaluate_tenant, tenant_not_audited
+    from auditor.engine.evaluate import (
+        evaluate_tenant,
+        not_applicable,
+        resources_checked,
+        tenant_not_audited,
+    )
 
     tenants: list[TenantResult] = []
     findings: list[Finding] = []
@@ -90,12 +95,12 @@ def evaluate(
             inv = col.inventory
             history = store.tenant_history(col.tenant) if store is not None else None
             findings.extend(evaluate_tenant(inv, history, prepared.rules, params, now))
-            keys = sum(1 for k in inv.api_keys if params.include_system_keys or not k.is_system)
-            for rule in prepared.rules:
-                checks[rule.id] = checks.get(rule.id, 0) + (
-                    keys if rule.resource == "api_key" else 1
-                )
-            tenants.append(TenantResult(col.tenant, "ok", None, inv.counts(), auth=inv.auth))
+            # Rules of a surface the tenant was not read over are not applicable there: they
+            # count no check, and the tenant lists them.
+            for rule_id, count in resources_checked(inv, prepared.rules, params).items():
+                checks[rule_id] = checks.get(rule_id, 0) + count
+            tenants.append(TenantResult(col.tenant, "ok", None, inv.counts(), auth=inv.auth,
+                                        not_applicable=not_applicable(inv, prepared.rules)))
         else:
             error = col.error or "collection failed"
             findings.append(tenant_not_audited(col.tenant, error, prepared.rules))

@@ -27,6 +27,9 @@ class TenantResult:
     error: str | None
     counts: dict[str, int]
     auth: str = "appkey"
+    # Ids of the rules that read only surfaces this tenant was not read over (e.g. the Group
+    # Mapping rules on a legacy-only tenant): no finding, no check counted.
+    not_applicable: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

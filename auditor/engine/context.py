@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from auditor.config import RuleParams
+from auditor.engine.access import AccessContext, FirstSight, build_access
 from auditor.engine.history import TenantHistory
 from auditor.soar.models import ApiKey, Inventory, PermissionGroup, SocRole
 
@@ -60,7 +61,10 @@ class TenantContext:
     previous_groups: dict[int, str]
     previous_roles: dict[int, str]
     env_names: list[str] = field(default_factory=list)  # tenant spelling, sorted
+    # Group Mapping and IAM (the access that replaces API keys)
+    access: AccessContext = field(default_factory=AccessContext)
     _at_creation: dict[datetime | None, AtCreation | None] = field(default_factory=dict)
+    _at_sight: dict[FirstSight, AtCreation | None] = field(default_factory=dict)
     _shared: dict[str, Any] = field(default_factory=dict)
     _by_names: dict[tuple[Callable[..., Any], tuple[str, ...]], Any] = field(
         default_factory=dict
@@ -98,6 +102,28 @@ class TenantContext:
                       if e.created_at is None or created is None or e.created_at <= created]
             result = AtCreation([self.envs[k].name for k in folded], frozenset(folded))
         self._at_creation[created] = result
+        return result
+
+    def environments_at_sight(self, sight: FirstSight) -> AtCreation | None:
+        """The current environments first seen (or created) at or before a mapping's first
+        sight: those whose time is unknown or not later than it. None when that cannot be
+        decided: the first sight is only known between two bounds and an environment's time
+        falls between them. Cached per first sight."""
+        try:
+            return self._at_sight[sight]
+        except KeyError:
+            pass
+        folded: list[str] = []
+        result: AtCreation | None = None
+        for k, e in self.envs.items():
+            at = e.created_at
+            if at is None or (sight.earliest is not None and at <= sight.earliest):
+                folded.append(k)
+            elif at <= sight.latest:
+                break  # between the bounds: undecidable
+        else:
+            result = AtCreation([self.envs[k].name for k in folded], frozenset(folded))
+        self._at_sight[sight] = result
         return result
 
 
@@ -158,4 +184,5 @@ def build_context(
         previous_groups={g.id: g.name for g in previous.permission_groups} if previous else {},
         previous_roles={r.id: r.name for r in previous.soc_roles} if previous else {},
         env_names=[e.name for e in envs.values()],
+        access=build_access(inventory, history, params, now),
     )

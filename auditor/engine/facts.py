@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal, TypeVar
 
 from auditor.engine.context import TenantContext, fold
 from auditor.result import iso
 from auditor.soar.models import ApiKey, Inventory
 
 FactType = Literal["bool", "int", "str", "enum", "datetime", "list[str]", "list[int]", "dict"]
-Compute = Callable[[TenantContext, ApiKey, "KeyFacts"], Any]
+# fn(ctx, item, facts) -> value: item is the resource (an ApiKey, an IdpMapping, an IAM member).
+Compute = Callable[..., Any]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 # What a fact's value comes from, when that source is not the same on every instance. A rule
 # depends on a source when its condition reads a fact tagged with it (or when its file says so in
@@ -43,60 +45,87 @@ class FactSpec:
     depends_on: tuple[str, ...] = ()  # sources (DEPENDENCIES) the value is computed from
 
 
-KEY_FACTS: dict[str, FactSpec] = {}
-_COMPUTE: dict[str, Compute] = {}  # every fact's function, and helpers not usable in rules
+class Registry:
+    """The facts of one resource type: ``specs`` (the vocabulary of rule files) and the function
+    of every fact, plus hidden helpers that rules cannot name."""
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+        self.specs: dict[str, FactSpec] = {}
+        self.compute: dict[str, Compute] = {}
+
+    def fact(
+        self,
+        name: str,
+        type_: FactType,
+        doc: str,
+        *,
+        nullable: bool = False,
+        unknown_reason: str = "",
+        choices: tuple[str, ...] = (),
+        evidence: Compute | None = None,
+        depends_on: tuple[str, ...] = (),
+    ) -> Callable[[_F], _F]:
+        def register(fn: _F) -> _F:
+            self.specs[name] = FactSpec(
+                name, type_, doc, nullable, unknown_reason, choices, fn, evidence, depends_on
+            )
+            self.compute[name] = fn
+            return fn
+
+        return register
+
+    def hidden(self, name: str) -> Callable[[_F], _F]:
+        def register(fn: _F) -> _F:
+            self.compute[name] = fn
+            return fn
+
+        return register
 
 
-def fact(
-    name: str,
-    type_: FactType,
-    doc: str,
-    *,
-    nullable: bool = False,
-    unknown_reason: str = "",
-    choices: tuple[str, ...] = (),
-    evidence: Compute | None = None,
-    depends_on: tuple[str, ...] = (),
-) -> Callable[[Compute], Compute]:
-    def register(fn: Compute) -> Compute:
-        KEY_FACTS[name] = FactSpec(
-            name, type_, doc, nullable, unknown_reason, choices, fn, evidence, depends_on
-        )
-        _COMPUTE[name] = fn
-        return fn
-
-    return register
+KEYS = Registry("api_key")
+KEY_FACTS: dict[str, FactSpec] = KEYS.specs
+fact = KEYS.fact
+hidden = KEYS.hidden
 
 
-def hidden(name: str) -> Callable[[Compute], Compute]:
-    def register(fn: Compute) -> Compute:
-        _COMPUTE[name] = fn
-        return fn
+class ItemFacts(dict[str, Any]):
+    """The facts of one resource: ``facts[name]`` computes a fact on first use and keeps it."""
 
-    return register
+    __slots__ = ("ctx", "item")
+    registry: ClassVar[Registry] = KEYS
 
-
-class KeyFacts(dict[str, Any]):
-    """The facts of one key: ``facts[name]`` computes a fact on first use and keeps it."""
-
-    __slots__ = ("ctx", "key")
-
-    def __init__(self, ctx: TenantContext, key: ApiKey) -> None:
+    def __init__(self, ctx: TenantContext, item: Any) -> None:
         super().__init__()
         self.ctx = ctx
-        self.key = key
+        self.item = item
 
     def __missing__(self, name: str) -> Any:
-        value = _COMPUTE[name](self.ctx, self.key, self)
+        value = self.registry.compute[name](self.ctx, self.item, self)
         self[name] = value
         return value
 
     def evidence(self, name: str) -> Any:
         """The fact as a JSON-serializable evidence value."""
-        spec = KEY_FACTS[name]
+        spec = self.registry.specs[name]
         if spec.evidence is not None:
-            return spec.evidence(self.ctx, self.key, self)
+            return spec.evidence(self.ctx, self.item, self)
         return jsonable(self[name])
+
+
+class KeyFacts(ItemFacts):
+    """The facts of one API key."""
+
+    __slots__ = ()
+    registry = KEYS
+
+    def __init__(self, ctx: TenantContext, key: ApiKey) -> None:
+        super().__init__(ctx, key)
+
+    @property
+    def key(self) -> ApiKey:
+        key: ApiKey = self.item
+        return key
 
 
 def jsonable(value: Any) -> Any:
@@ -107,6 +136,8 @@ def jsonable(value: Any) -> Any:
         return list(value)
     if isinstance(value, datetime):
         return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -358,11 +389,30 @@ def tenant_facts(tenant: str, inventory: Inventory | None, error: str | None) ->
     }
 
 
-FACTS: dict[str, dict[str, FactSpec]] = {"api_key": KEY_FACTS, "tenant": TENANT_FACTS}
+# The facts of a Group Mapping entry and of an IAM member (their own modules register them).
+MAPPINGS = Registry("idp_mapping")
+MAPPING_FACTS: dict[str, FactSpec] = MAPPINGS.specs
+IAM_MEMBERS = Registry("iam_member")
+IAM_MEMBER_FACTS: dict[str, FactSpec] = IAM_MEMBERS.specs
+
+FACTS: dict[str, dict[str, FactSpec]] = {
+    "api_key": KEY_FACTS,
+    "tenant": TENANT_FACTS,
+    "idp_mapping": MAPPING_FACTS,
+    "iam_member": IAM_MEMBER_FACTS,
+}
 
 
-# The environment and change facts live in their own modules; importing them registers them.
-from auditor.engine import facts_change, facts_env  # noqa: E402
+# The other facts live in their own modules; importing them registers them.
+from auditor.engine import (  # noqa: E402
+    facts_change,
+    facts_env,
+    facts_iam,
+    facts_mapping,
+    facts_migration,
+)
 
-__all__ = ["DEPENDENCIES", "FACTS", "KEY_FACTS", "PERMISSION_GROUPS", "TENANT_FACTS", "FactSpec",
-           "KeyFacts", "facts_change", "facts_env", "jsonable", "tenant_facts"]
+__all__ = ["DEPENDENCIES", "FACTS", "IAM_MEMBERS", "IAM_MEMBER_FACTS", "KEYS", "KEY_FACTS",
+           "MAPPINGS", "MAPPING_FACTS", "PERMISSION_GROUPS", "TENANT_FACTS", "FactSpec",
+           "ItemFacts", "KeyFacts", "Registry", "facts_change", "facts_env", "facts_iam",
+           "facts_mapping", "facts_migration", "jsonable", "tenant_facts"]

@@ -14,11 +14,15 @@ SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(reversed(SEVERITIES)
 
 Status = Literal["fail", "unknown", "muted", "resolved"]
 Lifecycle = Literal["new", "open", "reopened", "resolved"]
-ResourceType = Literal["api_key", "tenant"]
+# api_key: id is the key's id (int); tenant: id None; idp_mapping: the Group Mapping entry's
+# resource name; iam_member: the member as the IAM policy writes it (serviceAccount:...).
+ResourceType = Literal["api_key", "tenant", "idp_mapping", "iam_member"]
+ResourceId = int | str | None
 
 
-def fingerprint(tenant: str, rule_id: str, resource_type: str, resource_id: int | None) -> str:
-    """Stable id of a finding: the same tenant, rule and key give the same id in every run."""
+def fingerprint(tenant: str, rule_id: str, resource_type: str, resource_id: ResourceId) -> str:
+    """Stable id of a finding: the same tenant, rule and resource (type and id) give the same id
+    in every run."""
     rid = "" if resource_id is None else str(resource_id)
     raw = f"{tenant}\x1f{rule_id}\x1f{resource_type}\x1f{rid}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
@@ -27,7 +31,7 @@ def fingerprint(tenant: str, rule_id: str, resource_type: str, resource_id: int 
 @dataclass(frozen=True, slots=True)
 class Resource:
     type: ResourceType
-    id: int | None
+    id: ResourceId
     name: str
 
     def to_dict(self) -> dict[str, Any]:

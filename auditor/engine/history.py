@@ -16,12 +16,22 @@ class TenantHistory:
     there was none); ``first_complete_audit_at`` the time of the earliest stored complete audit;
     ``env_first_seen`` maps an environment name to the time of the first complete audit that
     listed it. An environment absent from the map but present now is first seen by this audit.
+
+    ``mapping_first_seen`` maps a Group Mapping entry (its resource name) to the time of the
+    first complete audit that listed it (since it was last absent); ``mapping_first_seen_by``
+    holds, instead, an upper bound for the entries whose first listing is no longer stored
+    (pruned by retention): they were first seen at or before that time, and not before
+    ``first_complete_audit_at``. An entry in neither map that the previous inventory lists was
+    first seen at or before ``previous_audit_at``; one that it does not list is first seen by
+    this audit.
     """
 
     previous_inventory: Inventory | None = None
     previous_audit_at: datetime | None = None
     first_complete_audit_at: datetime | None = None
     env_first_seen: dict[str, datetime] = field(default_factory=dict)
+    mapping_first_seen: dict[str, datetime] = field(default_factory=dict)
+    mapping_first_seen_by: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def has_complete_audit(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,11 +19,11 @@ from pydantic import ValidationError
 
 from auditor.config import ConfigError
 from auditor.engine import yamlsrc
-from auditor.engine.conditions import PARAM_TYPES, Condition, compile_condition
-from auditor.engine.facts import FACTS
+from auditor.engine.checks import Check, compile_check
+from auditor.engine.conditions import Condition
 from auditor.engine.findings import Severity
 from auditor.engine.schema import FRAMEWORK_TITLES, ComplianceError, RuleFile
-from auditor.engine.templates import Template, TemplateError, compile_template, suggest
+from auditor.engine.templates import Template, suggest
 
 BUILTIN_PACKAGE = "auditor.builtin_rules"
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -47,27 +47,72 @@ RulesError = RuleError
 class Rule:
     id: str
     title: str
-    severity: Severity
-    resource: str  # "api_key" | "tenant"
+    severity: Severity  # the base severity (a check's severity_when may raise or lower it)
     description: str
     risk: str
-    remediation: Template
-    message: Template
-    unknown_message: Template | None
-    evidence: tuple[str, ...]
     references: tuple[dict[str, str], ...]
     compliance: Mapping[str, tuple[str, ...]]
-    when: Condition
-    unknown_when: Condition | None
+    # What is evaluated: the file's own resource first, then one check per `also` entry.
+    checks: tuple[Check, ...]
     source: str  # "file:line" of the rule's id
     builtin: bool
-    # Sources the verdict relies on (auditor.engine.facts.DEPENDENCIES): declared in the file,
-    # plus those of the facts the conditions read, e.g. ("permission_groups",).
-    depends_on: tuple[str, ...] = ()
+
+    # -- the rule's own (first) check -------------------------------------------------------------
+    @property
+    def check(self) -> Check:
+        return self.checks[0]
+
+    @property
+    def resource(self) -> str:
+        return self.checks[0].resource
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        return tuple(c.resource for c in self.checks)
+
+    @property
+    def surfaces(self) -> tuple[str, ...]:
+        """The surfaces its checks read ("legacy", "chronicle", "iam"); empty for a rule about
+        every tenant."""
+        return tuple(dict.fromkeys(c.surface for c in self.checks if c.surface is not None))
+
+    @property
+    def when(self) -> Condition:
+        return self.checks[0].when
+
+    @property
+    def unknown_when(self) -> Condition | None:
+        return self.checks[0].unknown_when
+
+    @property
+    def message(self) -> Template:
+        return self.checks[0].message
+
+    @property
+    def unknown_message(self) -> Template | None:
+        return self.checks[0].unknown_message
+
+    @property
+    def remediation(self) -> Template:
+        return self.checks[0].remediation
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return self.checks[0].evidence_names
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Sources the verdict of any of its checks relies on (auditor.engine.facts.DEPENDENCIES):
+        declared in the file, plus those of the facts the conditions read."""
+        return tuple(sorted({d for c in self.checks for d in c.depends_on}))
 
     @property
     def frameworks(self) -> tuple[str, ...]:
         return tuple(self.compliance)
+
+    def applies_to(self, surfaces: Collection[str]) -> bool:
+        """Some check of the rule is evaluated on a tenant read over ``surfaces``."""
+        return any(c.applies_to(surfaces) for c in self.checks)
 
     def catalog_entry(self) -> dict[str, Any]:
         """The rule as reports list it (also rules that found nothing)."""
@@ -76,6 +121,8 @@ class Rule:
             "title": self.title,
             "severity": self.severity,
             "resource": self.resource,
+            "resources": list(self.resources),
+            "surfaces": list(self.surfaces),
             "description": self.description,
             "risk": self.risk,
             "remediation": self.remediation.source,
@@ -86,15 +133,19 @@ class Rule:
 
     def metadata(self) -> dict[str, Any]:
         """Everything about the rule, JSON-serializable (for `rules show`)."""
+        own = self.check.metadata()
         return {
             **self.catalog_entry(),
+            "surface": own["surface"],
             "frameworks": {k: FRAMEWORK_TITLES.get(k, k) for k in self.compliance},
-            "when": yamlsrc.plain(self.when.source),
-            "unknown_when": yamlsrc.plain(self.unknown_when.source) if self.unknown_when else None,
-            "message": self.message.source,
-            "unknown_message": self.unknown_message.source if self.unknown_message else None,
-            "evidence": list(self.evidence),
+            "when": own["when"],
+            "unknown_when": own["unknown_when"],
+            "severity_when": own["severity_when"],
+            "message": own["message"],
+            "unknown_message": own["unknown_message"],
+            "evidence": own["evidence"],
             "depends_on": list(self.depends_on),
+            "also": [c.metadata() for c in self.checks[1:]],
             "source": self.source,
         }
 
@@ -196,61 +247,41 @@ def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
     except ValidationError as exc:
         return None, [f"{where(line)}: {msg}" for line, msg in _pydantic_errors(exc, data)]
 
-    errors: list[str] = []
-    facts = FACTS[model.resource]
     lines: dict[Any, int] = getattr(data, "key_lines", {})
-
-    def condition(key: str) -> Condition | None:
-        if data.get(key) is None:
-            return None
-        cond, problems = compile_condition(data[key], facts, lines.get(key))
-        errors.extend(f"{where(p.line)}: {key}: {p.message}" for p in problems)
-        return cond
-
-    def template(key: str, text: str | None) -> Template | None:
-        if text is None:
-            return None
-        try:
-            return compile_template(text, facts, PARAM_TYPES)
-        except TemplateError as exc:
-            errors.append(f"{where(lines.get(key))}: {key}: {exc}")
-            return None
-
-    when = condition("when")
-    unknown_when = condition("unknown_when")
-    message = template("message", model.message)
-    unknown_message = template("unknown_message", model.unknown_message)
-    remediation = template("remediation", model.remediation)
-    item_lines = getattr(data.get("evidence"), "item_lines", [])
-    for i, item in enumerate(model.evidence):
-        if item not in facts and item not in PARAM_TYPES:
-            line = item_lines[i] if i < len(item_lines) else lines.get("evidence")
-            errors.append(f"{where(line)}: evidence: unknown fact {item!r}"
-                          f"{suggest(item, [*facts, *PARAM_TYPES])}")
-    if errors or when is None or message is None or remediation is None:
+    own, errors = compile_check(data, model, model.resource, model.message, model.remediation,
+                                where)
+    checks = [own] if own is not None else []
+    raw_also = data.get("also") or []
+    seen = [model.resource]
+    for i, entry in enumerate(model.also):
+        raw = raw_also[i]
+        prefix = f"also.{i}."
+        if entry.resource in seen:
+            errors.append(f"{where(getattr(raw, 'line', lines.get('also')))}: {prefix}resource: "
+                          f"{entry.resource} is already evaluated by this rule (each entry "
+                          "names another resource type)")
+            continue
+        seen.append(entry.resource)
+        check, problems = compile_check(
+            raw, entry, entry.resource, entry.message or model.message,
+            entry.remediation or model.remediation, where, prefix,
+        )
+        errors.extend(problems)
+        if check is not None:
+            checks.append(check)
+    if errors or own is None:
         return None, errors
-    read = when.facts | (unknown_when.facts if unknown_when is not None else frozenset())
-    depends_on: set[str] = set(model.depends_on)
-    for fact_name in read:
-        depends_on.update(facts[fact_name].depends_on)
     rule = Rule(
         id=model.id,
         title=model.title,
         severity=model.severity,
-        resource=model.resource,
         description=model.description.strip(),
         risk=model.risk.strip(),
-        remediation=remediation,
-        message=message,
-        unknown_message=unknown_message,
-        evidence=tuple(model.evidence),
         references=tuple({"title": r.title, "url": r.url} for r in model.references),
         compliance={k: tuple(v) for k, v in model.compliance.items()},
-        when=when,
-        unknown_when=unknown_when,
+        checks=tuple(checks),
         source=where(lines.get("id")),
         builtin=source.builtin,
-        depends_on=tuple(sorted(depends_on)),
     )
     return rule, []
 

@@ -13,7 +13,17 @@ from auditor.engine.facts import KeyFacts
 from auditor.engine.findings import Finding
 from auditor.engine.history import TenantHistory
 from auditor.engine.rules import Rule, builtin_rules
-from auditor.soar.models import ApiKey, Environment, Inventory, PermissionGroup, SocRole
+from auditor.soar.models import (
+    ApiKey,
+    Environment,
+    IamBinding,
+    IamCondition,
+    IdpMapping,
+    Inventory,
+    PermissionGroup,
+    SocRole,
+    Surface,
+)
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 
@@ -59,6 +69,36 @@ def key(
     )
 
 
+SA = "serviceAccount:ci-bot@acme-secops.iam.gserviceaccount.com"
+MAPPING_PREFIX = "projects/acme-secops/locations/us/instances/i-1/legacySoarIdpMappingGroups/"
+
+
+def mapping(
+    ident: str,
+    display_name: str | None = None,
+    *,
+    members: Sequence[str] = ("group:soc@acme.com",),
+    roles: Sequence[int] = (2,),
+    envs: Sequence[str] = ("Acme",),
+    groups: Sequence[int] = (),
+    default: bool = False,
+) -> IdpMapping:
+    """A Group Mapping entry whose resource name ends in ``ident``."""
+    return IdpMapping(
+        name=MAPPING_PREFIX + ident,
+        display_name=display_name if display_name is not None else ident,
+        members=tuple(members),
+        soc_role_ids=tuple(roles),
+        environments=tuple(envs),
+        permission_group_ids=tuple(groups),
+        default_mapping=default,
+    )
+
+
+def binding(role: str, *members: str, condition: IamCondition | None = None) -> IamBinding:
+    return IamBinding(role=role, members=tuple(members), condition=condition)
+
+
 def inventory(
     keys: Iterable[ApiKey],
     envs: Iterable[Environment | str] = ("Default Environment", "Acme"),
@@ -67,7 +107,16 @@ def inventory(
     roles: Iterable[SocRole] = ROLES,
     tenant: str = "acme",
     at: datetime = NOW,
+    mappings: Iterable[IdpMapping] = (),
+    bindings: Iterable[IamBinding] = (),
+    surfaces: Sequence[Surface] | None = None,
+    iam_project: str | None = None,
 ) -> Inventory:
+    """A tenant; ``surfaces`` default: legacy, plus chronicle when mappings are given and iam
+    when bindings are."""
+    maps, binds = tuple(mappings), tuple(bindings)
+    if surfaces is None:
+        surfaces = ["legacy"] + (["chronicle"] if maps else []) + (["iam"] if binds else [])
     return Inventory(
         tenant=tenant,
         collected_at=at,
@@ -75,6 +124,11 @@ def inventory(
         permission_groups=tuple(groups),
         soc_roles=tuple(roles),
         api_keys=tuple(keys),
+        surfaces=tuple(surfaces),
+        mappings=maps,
+        iam_bindings=binds,
+        iam_project=iam_project if iam_project is not None else (
+            "acme-secops" if binds else None),
     )
 
 
@@ -83,6 +137,8 @@ def history(
     *,
     first_audit: datetime | None = None,
     env_first_seen: dict[str, datetime] | None = None,
+    mapping_first_seen: dict[str, datetime] | None = None,
+    mapping_first_seen_by: dict[str, datetime] | None = None,
 ) -> TenantHistory:
     at = previous.collected_at if previous is not None else None
     return TenantHistory(
@@ -90,6 +146,8 @@ def history(
         previous_audit_at=at,
         first_complete_audit_at=first_audit if first_audit is not None else at,
         env_first_seen=env_first_seen or {},
+        mapping_first_seen=mapping_first_seen or {},
+        mapping_first_seen_by=mapping_first_seen_by or {},
     )
 
 
@@ -117,5 +175,11 @@ def run(
 
 
 def only(findings: list[Finding], rule_id: str) -> dict[Any, Finding]:
-    """The findings of one rule, by key id (tenant findings under None)."""
+    """The findings of one rule, by resource id (key id, mapping resource name, IAM member;
+    tenant findings under None)."""
     return {f.resource.id: f for f in findings if f.rule_id == rule_id}
+
+
+def by_name(findings: list[Finding], rule_id: str) -> dict[str, Finding]:
+    """The findings of one rule, by resource name (a mapping's display name, a member)."""
+    return {f.resource.name: f for f in findings if f.rule_id == rule_id}

@@ -18,6 +18,9 @@ ALL_IDS = {
     "SOAR-ENV-001", "SOAR-ENV-002", "SOAR-ENV-003", "SOAR-PG-001", "SOAR-PG-002",
     "SOAR-ROLE-001", "SOAR-ROLE-002", "SOAR-AGE-001", "SOAR-NAME-001", "SOAR-NAME-002",
     "SOAR-CHG-001", "SOAR-CHG-002", "SOAR-AUDIT-001",
+    # the access that replaces API keys (Chronicle API, Group Mapping, IAM)
+    "SOAR-MIG-001", "SOAR-MAP-001", "SOAR-MAP-002", "SOAR-MAP-003", "SOAR-MAP-004",
+    "SOAR-IAM-001", "SOAR-CHG-003", "SOAR-CHG-004",
 }
 SEVERITY = {
     "SOAR-ENV-001": "high", "SOAR-ENV-002": "medium", "SOAR-ENV-003": "low",
@@ -25,6 +28,9 @@ SEVERITY = {
     "SOAR-ROLE-002": "low", "SOAR-AGE-001": "medium", "SOAR-NAME-001": "low",
     "SOAR-NAME-002": "low", "SOAR-CHG-001": "info", "SOAR-CHG-002": "high",
     "SOAR-AUDIT-001": "high",
+    "SOAR-MIG-001": "medium", "SOAR-MAP-001": "high", "SOAR-MAP-002": "high",
+    "SOAR-MAP-003": "medium", "SOAR-MAP-004": "high", "SOAR-IAM-001": "critical",
+    "SOAR-CHG-003": "info", "SOAR-CHG-004": "high",
 }
 
 
@@ -256,7 +262,9 @@ def test_findings_are_fail_or_unknown_plain_text_and_json_ready() -> None:
     assert pg.id == only(run(inv), "SOAR-PG-001")[1].id  # stable fingerprint
 
 
-def test_a_clean_key_has_no_findings() -> None:
+def test_a_clean_key_has_no_findings_but_the_legacy_api_shutdown() -> None:
     inv = inventory([key(1, "svc-ok", groups=(4,), envs=("*",), created=days_ago(5))])
-    assert run(inv, params=RuleParams(key_name_pattern="svc-[a-z]+")) == []
+    found = run(inv, params=RuleParams(key_name_pattern="svc-[a-z]+"))
+    # Every legacy API key stops working on legacy_api_shutdown, however clean it is.
+    assert [(f.rule_id, f.resource.id) for f in found] == [("SOAR-MIG-001", 1)]
     assert NOW.tzinfo is not None

@@ -37,7 +37,7 @@ def test_list_as_json() -> None:
     code, out, _ = invoke("rules", "list", "--format", "json")
     assert code == 0
     rules = json.loads(out)
-    assert len(rules) == 13
+    assert len(rules) == 21
     pg = next(r for r in rules if r["id"] == "SOAR-PG-001")
     assert pg["severity"] == "critical"
     assert pg["compliance"]["iso27001-2022"] == ["A.8.2", "A.5.15"]
@@ -69,7 +69,7 @@ def test_show_unknown_rule_is_a_usage_error() -> None:
 def test_validate_the_builtin_pack() -> None:
     code, out, _ = invoke("rules", "validate")
     assert code == 0
-    assert out.strip() == "13 rules OK"
+    assert out.strip() == "21 rules OK"
 
 
 def test_validate_reports_file_and_line_and_exits_2(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_validate_reports_file_and_line_and_exits_2(tmp_path: Path) -> None:
     assert f"{bad}:6: when: unknown fact 'is_sytem' (did you mean 'is_system'?)" in out
     assert "1 problem(s) found" in err
     code, out, _ = invoke("rules", "validate", str(good))
-    assert code == 0 and out.strip() == "14 rules OK (13 built-in, 1 from the given paths)"
+    assert code == 0 and out.strip() == "22 rules OK (21 built-in, 1 from the given paths)"
 
 
 def test_terminal_output_is_escaped(tmp_path: Path) -> None:

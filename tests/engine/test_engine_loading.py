@@ -46,12 +46,12 @@ def errors_for(tmp_path: Path, text: str) -> list[str]:
 
 def test_the_builtin_pack_is_valid() -> None:
     assert validate_paths() == []
-    assert len(load_rules()) == 13
+    assert len(load_rules()) == 21
 
 
 def test_a_custom_rule_needs_no_python(tmp_path: Path) -> None:
     rules = load_rules([write(tmp_path, GOOD)])
-    assert len(rules) == 14
+    assert len(rules) == 22
     inv = inventory([key(1, "ops", groups=(1,), envs=("Acme",)), key(2, envs=("Acme",))])
     found = only(run(inv, rules=rules), "ACME-KEY-001")
     assert set(found) == {1}
@@ -173,7 +173,7 @@ def test_load_rules_raises_a_config_error_with_every_problem(tmp_path: Path) -> 
 
 def test_disabled_rules() -> None:
     ids = {r.id for r in load_rules(disabled=["SOAR-NAME-001", "SOAR-CHG-001"])}
-    assert len(ids) == 11 and "SOAR-NAME-001" not in ids
+    assert len(ids) == 19 and "SOAR-NAME-001" not in ids
     with pytest.raises(RuleError, match="unknown rule id 'SOAR-NAME-01'"):
         load_rules(disabled=["SOAR-NAME-01"])
     with pytest.raises(RuleError, match="SOAR-AUDIT-001 cannot be disabled"):

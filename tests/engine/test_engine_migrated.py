@@ -15,7 +15,8 @@ from auditor.soar.models import Inventory
 
 NOTE = ("Instance migrated to Google Cloud: IAM permissions replace permission groups; this "
         "verdict reflects the legacy permission groups the API still reports, not IAM roles.")
-GROUP_RULES = {"SOAR-ENV-001", "SOAR-ENV-002", "SOAR-PG-001", "SOAR-PG-002"}
+GROUP_RULES = {"SOAR-ENV-001", "SOAR-ENV-002", "SOAR-PG-001", "SOAR-PG-002",
+               "SOAR-MAP-003"}  # a Group Mapping entry naming a permission group id
 
 
 def _tenant(auth: str) -> Inventory:

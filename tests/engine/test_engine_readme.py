@@ -8,7 +8,7 @@ from pathlib import Path
 from engine_factory import days_ago, inventory, key, only, run
 
 from auditor.engine.conditions import OPERATORS
-from auditor.engine.facts import KEY_FACTS, TENANT_FACTS
+from auditor.engine.facts import FACTS
 from auditor.engine.rules import builtin_dir, load_rules
 
 README = Path(str(builtin_dir())) / "README.md"
@@ -17,7 +17,11 @@ README = Path(str(builtin_dir())) / "README.md"
 def test_every_fact_and_operator_is_documented() -> None:
     text = README.read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.MULTILINE))
-    assert set(KEY_FACTS) | set(TENANT_FACTS) <= documented
+    for resource, registry in FACTS.items():
+        assert set(registry) <= documented, resource
+    assert set(FACTS) == {"api_key", "tenant", "idp_mapping", "iam_member"}
+    for field in ("severity_when", "surface", "also"):
+        assert f"| `{field}` |" in text, field
     for op in OPERATORS:
         assert f"`{op}`" in text, op
 
