@@ -97,12 +97,63 @@ def tenant_history(conn: Connection, tenant: str) -> TenantHistory:
             environments_seen.c.tenant == tenant
         )
     )
+    previous = codec.unpack_inventory(blob)
+    mapping_first_seen, mapping_first_seen_by = _mapping_first_seen(
+        conn, tenant, previous, run_id, first_at
+    )
     return TenantHistory(
-        previous_inventory=codec.unpack_inventory(blob),
+        previous_inventory=previous,
         previous_audit_at=last_at,
         first_complete_audit_at=first_at,
         env_first_seen={name: seen for name, seen in env_rows},
+        mapping_first_seen=mapping_first_seen,
+        mapping_first_seen_by=mapping_first_seen_by,
     )
+
+
+def _mapping_first_seen(
+    conn: Connection, tenant: str, previous: Inventory, last_run_id: str, first_at: datetime
+) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """When each Group Mapping entry of the last complete audit was first listed, since it was
+    last absent (or Group Mapping was last not read): walks the stored complete audits of the
+    tenant from the newest back, and stops as soon as every entry's start is found. An entry
+    listed by the oldest stored audit was first seen then when that is the tenant's first
+    complete audit; else its first listing was pruned, and that time is only an upper bound
+    (second map)."""
+    if "chronicle" not in previous.surfaces or not previous.mappings:
+        return {}, {}
+    alive = {m.name for m in previous.mappings}
+    exact: dict[str, datetime] = {}
+    rows = conn.execute(
+        sa.select(tenant_runs.c.run_id, tenant_runs.c.collected_at, tenant_runs.c.counts)
+        .where(tenant_runs.c.tenant == tenant, tenant_runs.c.status == "ok",
+               tenant_runs.c.inventory.is_not(None))
+        .order_by(tenant_runs.c.collected_at.desc())
+    ).all()
+    newer: datetime | None = None  # the audit after the one looked at (all entries listed)
+    for run_id, collected_at, counts in rows:
+        listed: set[str] = set()
+        if run_id == last_run_id:
+            listed = alive
+        elif json.loads(counts or "{}").get("idp_mappings"):  # read Group Mapping, listed some
+            older = conn.execute(
+                sa.select(tenant_runs.c.inventory).where(
+                    tenant_runs.c.run_id == run_id, tenant_runs.c.tenant == tenant)
+            ).scalar()
+            if older is not None:
+                listed = {m.name for m in codec.unpack_inventory(older).mappings}
+        if newer is not None:
+            for name in alive - listed:
+                exact[name] = newer
+        alive &= listed
+        newer = collected_at
+        if not alive:
+            return exact, {}
+    if newer is None:  # pragma: no cover - the last complete audit is always stored
+        return exact, {}
+    if newer <= first_at:  # the oldest stored audit is the tenant's first complete audit
+        return {**exact, **dict.fromkeys(alive, newer)}, {}
+    return exact, dict.fromkeys(alive, newer)
 
 
 def _run_filter(query: Any, until: datetime | None, include_unfinished: bool) -> Any:
