@@ -42,7 +42,7 @@ from auditor.logs import scrub
 from auditor.soar.client import RetryPolicy
 from auditor.soar.collect import RawResponses, collect_tenant_raw
 from auditor.soar.models import is_machine_identity
-from auditor.soar.shapes import trailing_id
+from auditor.soar.shapes_chronicle import trailing_id
 
 REMOVED = "[removed by capture]"
 REPLAY_APP_KEY = "capture-replay-appkey-not-a-secret"

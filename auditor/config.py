@@ -123,6 +123,9 @@ class TenantConfig(_Strict):
     ca_bundle: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     max_connections: Annotated[int, Field(ge=1, le=32)] = 4
+    # What a tenant's API can make the auditor do: pages per list, megabytes per response.
+    max_pages: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    max_response_mb: Annotated[float, Field(gt=0, le=4096)] = 256.0
 
     @field_validator("url")
     @classmethod

@@ -101,3 +101,5 @@ def setup_logging(verbose: int = 0, fmt: str = "text") -> None:
     # Libraries log full URLs and headers at DEBUG; keep them quiet unless asked twice.
     for noisy in ("urllib3", "slack_sdk", "apscheduler", "sqlalchemy", "requests"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    if verbose == 0:  # urllib3 warns at every retry; the tenant's one error line says it all
+        logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -46,7 +46,7 @@ class Reply:
 
 
 def json_reply(status: int, value: Any, headers: dict[str, str] | None = None) -> Reply:
-    body = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    body = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return Reply(status, body, headers=headers or {})
 
 
@@ -215,6 +215,10 @@ def fault_reply(fault: Fault, endpoint: str, call: Call | None = None) -> Reply 
     """The reply a fault forces, or None when it only delays the normal answer."""
     if fault.disconnect:
         return Reply(0, disconnect=True)
+    if fault.raw is not None:
+        return Reply(fault.status or 200, fault.raw.encode("utf-8", "surrogatepass"))
+    if "reply" in fault.model_fields_set:
+        return json_reply(fault.status or 200, fault.reply)
     if fault.status is None and fault.body is None:
         return None
     status = fault.status or 200

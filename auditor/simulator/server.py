@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import ValidationError
 
 from auditor.clock import SYSTEM_CLOCK
+from auditor.simulator.oauth import JWT_GRANT, TOKEN_PATH, ServiceAccount
 from auditor.simulator.routes import (
     Call,
     Reply,
@@ -90,7 +91,7 @@ class SimulatorServer:
             (["legacy"] if chron is None or chron.legacy else [])
             + (["chronicle"] + (["iam"] if chron.iam else []) if chron is not None else []))
         self._dialects = scenario.dialects()
-        self._service_account: _ServiceAccount | None = None
+        self._service_account: ServiceAccount | None = None
         self.tokens_issued = 0
         self._log: list[tuple[str, str]] = []
         self._spans: list[RequestSpan] = []
@@ -246,7 +247,7 @@ class SimulatorServer:
         routed = route(method, path, self._surfaces, self._dialects, self.scenario.chronicle)
         if isinstance(routed, Reply):
             return routed
-        fault = self._take_fault(routed.name, routed.item)
+        fault = self._take_fault(routed.name, routed.item, _page_of(routed, body, parts.query))
         if fault is not None:
             if fault.delay_ms:
                 time.sleep(fault.delay_ms / 1000)
@@ -272,7 +273,7 @@ class SimulatorServer:
         with self._lock:
             if self._service_account is None:
                 project = self.scenario.chronicle.project if self.scenario.chronicle else "sim"
-                self._service_account = _ServiceAccount.create(project)
+                self._service_account = ServiceAccount.create(project)
             account = self._service_account
         return account.info(f"{self.url}{TOKEN_PATH}")
 
@@ -294,10 +295,11 @@ class SimulatorServer:
         return json_reply(200, {"access_token": token, "expires_in": 3600,
                                 "token_type": "Bearer"})
 
-    def _take_fault(self, endpoint: str, group_id: int | None) -> Fault | None:
+    def _take_fault(self, endpoint: str, group_id: int | None,
+                    page: int | None = None) -> Fault | None:
         with self._lock:
             for active in self._faults:
-                if active.left == 0 or not active.fault.matches(endpoint, group_id):
+                if active.left == 0 or not active.fault.matches(endpoint, group_id, page):
                     continue
                 if active.left is not None:
                     active.left -= 1
@@ -346,49 +348,20 @@ class SimulatorServer:
         return json_reply(200, state)
 
 
-TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
-JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+def _page_of(call: Call, body: bytes, query: str) -> int | None:
+    """Which page a list request asks for (numbered: requestedPage; tokens: the position the
+    simulator's own token encodes)."""
+    import base64
 
-
-@dataclass(frozen=True, slots=True)
-class _ServiceAccount:
-    email: str
-    key_id: str
-    private_pem: str
-    public_pem: str
-
-    @classmethod
-    def create(cls, project: str) -> _ServiceAccount:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private = key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
-        public = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        return cls(f"soar-auditor@{project}.iam.gserviceaccount.com", secrets.token_hex(8),
-                   private, public)
-
-    def info(self, token_uri: str) -> dict[str, Any]:
-        return {"type": "service_account", "project_id": self.email.split("@")[1].split(".")[0],
-                "private_key_id": self.key_id, "private_key": self.private_pem,
-                "client_email": self.email, "client_id": "100000000000000000001",
-                "token_uri": token_uri}
-
-    def verify(self, assertion: str, audience: str) -> bool:
-        from google.auth import exceptions, jwt
-
-        # google-auth addresses its assertions to Google's token endpoint whatever token_uri
-        # says; both are accepted.
-        audiences = [audience, "https://oauth2.googleapis.com/token"]
-        try:
-            claims = jwt.decode(assertion, certs=self.public_pem,  # type: ignore[no-untyped-call]
-                                audience=audiences)
-        except (ValueError, TypeError, exceptions.GoogleAuthError):
-            return False
-        return bool(claims.get("iss") == self.email)
+    try:
+        if call.dialect.paging == "pages":
+            return int(json.loads(body or b"{}").get("requestedPage", 0))
+        if call.dialect.paging == "tokens":
+            token = parse_qs(query).get("pageToken", [""])[0]
+            return int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return None
 
 
 class _HTTPServer(ThreadingHTTPServer):

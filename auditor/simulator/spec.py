@@ -48,6 +48,12 @@ class Fault(_Model):
     body: Literal["malformed", "wrong_shape", "html", "empty"] | None = None
     delay_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
     disconnect: bool = False
+    # Hostile answers: ``reply`` is served as the JSON body (any value), ``raw`` as the body's
+    # exact text (e.g. 100,000 nested brackets, a lone surrogate escape); ``page`` narrows the
+    # fault to one page of a list (requestedPage, or the position in a page-token chain).
+    reply: Any = None
+    raw: str | None = None
+    page: Annotated[int, Field(ge=0)] | None = None
 
     @field_validator("endpoint")
     @classmethod
@@ -59,8 +65,10 @@ class Fault(_Model):
             raise ValueError(f"unknown endpoint {value!r} (one of: *, {', '.join(ENDPOINTS)})")
         return name
 
-    def matches(self, endpoint: str, group_id: int | None) -> bool:
+    def matches(self, endpoint: str, group_id: int | None, page: int | None = None) -> bool:
         if self.endpoint not in ("*", endpoint):
+            return False
+        if self.page is not None and self.page != (page or 0):
             return False
         return self.group_id is None or self.group_id == group_id
 

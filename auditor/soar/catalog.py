@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from auditor.soar import shapes
+from auditor.soar import shapes, shapes_chronicle
 from auditor.soar.models import Surface as SurfaceName
 
 Method = Literal["GET", "POST"]
@@ -140,26 +140,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "404/405"),
     # -- the Chronicle API (chronicle-api.md) ---------------------------------------------------
     _chronicle("LegacyGetSystemVersion", "legacySystem:legacyGetSystemVersion",
-               shapes.parse_chronicle_version, versions=("v1alpha",), collection=None,
+               shapes_chronicle.parse_chronicle_version, versions=("v1alpha",), collection=None,
                permission="chronicle.legacySystem.legacyGetSystemVersion", required=False,
                unless="GetSystemVersion", into="system_version", doc="connectivity and version"),
-    _chronicle("ListEnvironments", "environments", shapes.parse_chronicle_environments,
+    _chronicle("ListEnvironments", "environments", shapes_chronicle.parse_chronicle_environments,
                versions=("v1", "v1beta", "v1alpha"), collection="environments",
                permission="chronicle.environments.list", unless="GetEnvironments",
                into="environments", doc="environments"),
-    _chronicle("ListSocRoles", "socRoles", shapes.parse_chronicle_soc_roles,
+    _chronicle("ListSocRoles", "socRoles", shapes_chronicle.parse_chronicle_soc_roles,
                versions=("v1", "v1beta", "v1alpha"), collection="socRoles",
                permission="chronicle.socRoles.list", unless="GetSocRoles", into="soc_roles",
                doc="SOC roles"),
-    _chronicle("ListIdpMappingGroups", "legacySoarIdpMappingGroups", shapes.parse_mappings,
-               versions=("v1alpha",), collection="legacySoarIdpMappingGroups",
+    _chronicle("ListIdpMappingGroups", "legacySoarIdpMappingGroups",
+               shapes_chronicle.parse_mappings, versions=("v1alpha",),
+               collection="legacySoarIdpMappingGroups",
                permission="chronicle.legacySoarIdpMappingGroups.list",
                into="mappings", doc="Group Mapping entries"),
-    _chronicle("ListSoarUsers", "legacySoarUsers", shapes.parse_users, versions=("v1alpha",),
-               collection="legacySoarUsers", permission="chronicle.legacySoarUsers.list",
-               into="users", doc="SOAR users"),
+    _chronicle("ListSoarUsers", "legacySoarUsers", shapes_chronicle.parse_users,
+               versions=("v1alpha",), collection="legacySoarUsers",
+               permission="chronicle.legacySoarUsers.list", into="users", doc="SOAR users"),
     _chronicle("ListSoarPermissionGroups", "legacySoarPermissionGroups",
-               shapes.parse_chronicle_groups, versions=("v1alpha",),
+               shapes_chronicle.parse_chronicle_groups, versions=("v1alpha",),
                collection="legacySoarPermissionGroups", required=False,
                permission="chronicle.legacySoarPermissionGroups.list",
                unless="GetPermissionsGroupCards",
@@ -168,7 +169,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GetIamPolicy", IAM,
              (Dialect("v3", "POST", ":getIamPolicy", "none",
                       MappingProxyType({"options": {"requestedPolicyVersion": 3}})),),
-             shapes.parse_iam_policy, permission="resourcemanager.projects.getIamPolicy",
+             shapes_chronicle.parse_iam_policy, permission="resourcemanager.projects.getIamPolicy",
              into="iam_bindings",
              doc="the project's IAM policy (version 3, conditions kept)"),
 )

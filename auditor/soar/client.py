@@ -29,6 +29,7 @@ from urllib3.util.retry import Retry
 from auditor import __version__
 from auditor.logs import REDACTED, register_secret, scrub
 from auditor.soar import catalog
+from auditor.soar.bodies import error_message, loads, too_large
 from auditor.soar.catalog import Dialect, Endpoint, Surface
 from auditor.soar.errors import ShapeError as ShapeError
 from auditor.soar.errors import SoarError as SoarError
@@ -188,7 +189,9 @@ class SoarClient:
         *,
         surface: Surface = catalog.LEGACY,
         params: Mapping[str, str] | None = None,
+        max_response_bytes: int = 256 * 1024 * 1024,
     ) -> None:
+        self.max_response_bytes = max_response_bytes
         self.base_url = base_url.rstrip("/")
         self._surface = surface
         self._params = dict(params or {})  # project, location, instance of Google surfaces
@@ -272,8 +275,9 @@ class SoarClient:
             headers = self._auth.headers()
             response = self._session.request(
                 method, url, json=body, params=query, headers=headers, timeout=self._timeout,
-                allow_redirects=False,
+                allow_redirects=False, stream=True,
             )
+            content = self._read(endpoint, response)
         except requests.RequestException as exc:
             raise SoarError(endpoint, self._redact(self._describe(exc))) from None
         elapsed = (time.monotonic() - started) * 1000
@@ -284,13 +288,39 @@ class SoarClient:
             raise SoarError(endpoint, self._status_reason(response, retries, ep),
                             response.status_code)
         try:
-            return response.json()
+            return loads(content)
+        except RecursionError:
+            raise ShapeError(endpoint, "the response is nested too deeply to be read "
+                             f"({len(content)} bytes)", response.status_code) from None
         except ValueError:
             ctype = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise ShapeError(
                 endpoint, f"the response is not valid JSON ({term_safe(ctype)[:60]}, "
-                f"{len(response.content)} bytes)", response.status_code,
+                f"{len(content)} bytes)", response.status_code,
             ) from None
+
+    def _read(self, endpoint: str, response: requests.Response) -> bytes:
+        """The body, streamed, never more than ``max_response_bytes`` of it (the rest is not
+        read: the connection is dropped)."""
+        cap = self.max_response_bytes
+        try:
+            announced = int(response.headers.get("Content-Length") or 0)
+        except ValueError:
+            announced = 0
+        if announced > cap:
+            response.close()
+            raise SoarError(endpoint, too_large(announced, cap), response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            size += len(chunk)
+            if size > cap:
+                response.close()
+                raise SoarError(endpoint, too_large(None, cap), response.status_code)
+            chunks.append(chunk)
+        content = b"".join(chunks)
+        response._content = content  # so that response.json()/.text still work (errors)
+        return content
 
     def _status_reason(self, response: requests.Response, retries: int,
                        ep: Endpoint | None = None) -> str:
@@ -307,7 +337,7 @@ class SoarClient:
             reason += " (redirect not followed: check the tenant URL)"
         elif retries:
             reason += f" (gave up after {retries} retries)"
-        detail, permission = _error_message(response)
+        detail, permission = error_message(response)
         if code == 403 and ep is not None and ep.surface.errors == "google":
             needed = permission or ep.permission
             if needed:
@@ -370,35 +400,3 @@ def _retries_used(response: requests.Response) -> int:
     return len(history)
 
 
-_PERMISSION = re.compile(r"[Pp]ermission '?([a-z][a-zA-Z]+(?:\.[a-zA-Z]+){2,})'?")
-
-
-def _error_message(response: requests.Response) -> tuple[str, str | None]:
-    """The server's own one-line explanation, shortened and made safe: SOAR's ``ErrorMessage``
-    or Google's error envelope ``{"error": {"message", "status", "details"}}``; and, from
-    Google's, the permission a 403 names (ErrorInfo ``metadata.permission`` or the message)."""
-    try:
-        data = response.json()
-    except ValueError:
-        return "", None
-    if not isinstance(data, dict):
-        return "", None
-    message: Any = data.get("ErrorMessage")
-    permission: str | None = None
-    error = data.get("error")
-    if isinstance(error, dict):
-        message = error.get("message")
-        for detail in error.get("details") or []:
-            meta = detail.get("metadata") if isinstance(detail, dict) else None
-            if isinstance(meta, dict) and isinstance(meta.get("permission"), str):
-                permission = meta["permission"]
-        if permission is None and isinstance(message, str):
-            found = _PERMISSION.search(message)
-            permission = found.group(1) if found else None
-        status = error.get("status")
-        if isinstance(status, str) and isinstance(message, str):
-            message = f"{status}: {message}"
-    if not isinstance(message, str):
-        return "", permission
-    line = " ".join(term_safe(message).split())
-    return line[:160] + ("..." if len(line) > 160 else ""), permission

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]
 DEFAULT_PAGE_SIZE = 100
-MAX_PAGES = 10_000  # per list: a server that pages forever fails the tenant, never the machine
 _ORDER = {name: i for i, name in enumerate(catalog.NAMES)}
 
 
@@ -77,7 +76,12 @@ def client_for(tenant: TenantConfig, retry: RetryPolicy | None = None) -> SoarCl
         timeout=tenant.timeout_seconds,
         max_connections=tenant.max_connections,
         retry=retry,
+        max_response_bytes=_cap(tenant),
     )
+
+
+def _cap(tenant: TenantConfig) -> int:
+    return int(tenant.max_response_mb * (1 << 20))
 
 
 def clients_for(tenant: TenantConfig, retry: RetryPolicy | None = None
@@ -93,7 +97,8 @@ def clients_for(tenant: TenantConfig, retry: RetryPolicy | None = None
         auth = chronicle_provider(tenant)
         common: dict[str, Any] = {"ca_bundle": tenant.ca_bundle,
                                   "timeout": tenant.timeout_seconds,
-                                  "max_connections": tenant.max_connections, "retry": retry}
+                                  "max_connections": tenant.max_connections, "retry": retry,
+                                  "max_response_bytes": _cap(tenant)}
         clients["chronicle"] = SoarClient(
             chron.base_url, auth, surface=catalog.CHRONICLE,
             params={"project": chron.project, "location": chron.location,
@@ -161,7 +166,7 @@ def collect_tenant_raw(
         run = _TenantRun(clients, tenant_cfg, now, page_size)
         inventory = run.run()
     except SoarError as exc:
-        log.warning("tenant %s not collected: %s", name, exc)
+        log.debug("tenant %s not collected: %s", name, exc)  # the run names it once, at the end
         return TenantCollection(name, None, str(exc), auth), None
     except Exception as exc:  # fail closed: any surprise makes the tenant an error
         log.error("tenant %s not collected: unexpected %s", name, type(exc).__name__,
@@ -227,7 +232,8 @@ class _TenantRun:
         self.clients, self.tenant, self.now, self.page_size = clients, tenant, now, page_size
         self.surfaces = tuple(s for s in catalog.SURFACES if s in clients)
         self.plan = catalog.plan(self.surfaces)
-        self.drift = shapes.DriftLog()
+        self.drift = shapes.DriftLog(now=now)
+        self.max_pages = tenant.max_pages
         self.pending: dict[Future[Any], _Task] = {}
         self.pages: dict[Key, dict[int, Any]] = defaultdict(dict)
         self.errors: list[SoarError] = []
@@ -235,6 +241,7 @@ class _TenantRun:
         self.dialect: dict[str, str] = {}  # endpoint -> the dialect that answered
         self._tried: dict[Key, list[str]] = defaultdict(list)
         self._tokens: dict[Key, set[str]] = defaultdict(set)
+        self._paging: dict[Key, dict[str, Any]] = {}
 
     def _submit(self, task: _Task) -> None:
         client = self.clients[task.ep.surface.name]
@@ -325,21 +332,43 @@ class _TenantRun:
 
     def _more_pages(self, task: _Task, dialect: Dialect, body: Any) -> None:
         ep, key = task.ep, (task.ep.name, task.item)
-        _items, total, token = shapes.page_items(ep.name, body, ep.collection, self.drift)
-        if dialect.paging == "pages" and task.page == 0 and total and total > 1:
-            if total > MAX_PAGES:
-                raise SoarError(ep.name, f"the server announces {total} pages; the auditor "
-                                f"reads at most {MAX_PAGES}")
-            for page in range(1, total):
-                self._submit(_Task(ep, task.item, task.dialect, page))
+        items, total, token = shapes.page_items(ep.name, body, ep.collection, self.drift)
+        if dialect.paging == "pages" and total is not None:
+            self._numbered(task, items, total, body)
         elif dialect.paging == "tokens" and token:
             if token in self._tokens[key]:
                 raise SoarError(ep.name, "the server repeated a page token (endless paging); "
                                 f"stopped after {task.page + 1} pages")
-            if task.page + 1 >= MAX_PAGES:
-                raise SoarError(ep.name, f"more than {MAX_PAGES} pages; the auditor stops there")
+            if task.page + 1 >= self.max_pages:
+                raise SoarError(ep.name, f"more than {self.max_pages} pages (max_pages); "
+                                "stopped there")
             self._tokens[key].add(token)
             self._submit(_Task(ep, task.item, task.dialect, task.page + 1, token))
+
+    def _numbered(self, task: _Task, items: list[Any], total: int, body: Any) -> None:
+        """Numbered pages, a window of ``max_connections`` ahead: stop at an empty page before
+        the announced last (the count was wrong: noted), fail at a repeated page (the server
+        ignores requestedPage) or beyond ``max_pages``."""
+        ep, key = task.ep, (task.ep.name, task.item)
+        if task.page == 0 and total > self.max_pages:
+            raise SoarError(ep.name, f"the server announces {total} pages, more than the "
+                            f"{self.max_pages} the auditor reads (max_pages)")
+        state = self._paging.setdefault(key, {"total": total, "next": 1, "stop": None})
+        if task.page > 0 and not items and task.page < state["total"]:
+            stop = state["stop"]
+            state["stop"] = task.page if stop is None else min(stop, task.page)
+            self.drift.note(ep.name, "metadata.totalNumberOfPages",
+                            f"announced {state['total']} pages, page {task.page + 1} was empty; "
+                            "read up to there")
+        previous = self.pages[key].get(task.page - 1)
+        if task.page > 0 and items and previous is not None and previous == body:
+            raise SoarError(ep.name, f"page {task.page + 1} repeats page {task.page} (the "
+                            "server ignores requestedPage?); stopped")
+        window = self.tenant.max_connections
+        while (state["next"] < state["total"] and state["stop"] is None
+               and state["next"] <= task.page + window):
+            self._submit(_Task(ep, task.item, task.dialect, state["next"]))
+            state["next"] += 1
 
     # -- the inventory ---------------------------------------------------------------------------
     def _value(self, ep: Endpoint) -> Any:
@@ -347,7 +376,9 @@ class _TenantRun:
         pages = self.pages.get((ep.name, None))
         if not pages:
             return shapes.NOT_AVAILABLE
-        bodies = [pages[i] for i in sorted(pages)]
+        state = self._paging.get((ep.name, None))
+        stop = state["stop"] if state else None
+        bodies = [pages[i] for i in sorted(pages) if stop is None or i < stop]
         if not ep.lists:
             return ep.parse(bodies[0], self.drift)
         items: list[Any] = []

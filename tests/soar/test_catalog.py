@@ -11,7 +11,7 @@ import auditor
 from auditor.soar import catalog
 
 PACKAGE = Path(auditor.__file__).parent
-ALLOWED = {PACKAGE / "soar" / "catalog.py", PACKAGE / "soar" / "shapes.py"}
+ALLOWED = {PACKAGE / "soar" / p for p in ("catalog.py", "shapes.py", "shapes_chronicle.py")}
 # What an API path looks like: the legacy prefix and its route folders, the Chronicle resources
 # and versions, the IAM call.
 PATH = re.compile(

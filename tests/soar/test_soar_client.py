@@ -6,7 +6,6 @@ import json
 import logging
 import ssl
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,9 @@ from auditor.simulator.scenario import Scenario
 from auditor.simulator.server import SimulatorServer
 from auditor.soar.client import AppKeyAuth, BearerAuth, SoarClient, SoarError, trust_context
 from auditor.soar.collect import client_for, collect_tenant
+from tests.conftest import TEST_NOW
 
-NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+NOW = TEST_NOW
 TenantFactory = Callable[..., TenantConfig]
 
 

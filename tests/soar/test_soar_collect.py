@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from auditor.clock import FixedClock
 from auditor.config import TenantConfig
 from auditor.simulator.scenario import Scenario
 from auditor.simulator.server import SimulatorServer
 from auditor.soar.collect import collect_all, collect_tenant
+from tests.conftest import TEST_NOW
 
-NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+NOW = TEST_NOW  # the simulators' clock (conftest): keys are exactly as old as the scenario says
 TenantFactory = Callable[..., TenantConfig]
 
 
@@ -48,11 +52,41 @@ def test_demo_tenant_every_variant(simulator: SimulatorServer,
     assert keys[103].is_wildcard and not keys[101].is_wildcard
     assert keys[112].is_system
     age = NOW - keys[105].created_at if keys[105].created_at else None
-    assert age is not None and age.days >= 399
+    assert age == timedelta(days=400)  # created_days_ago: 400
     assert {r.name for r in inv.soc_roles} >= {"Administrator", "Tier 1"}
     drift = {(d.endpoint, d.field) for d in inv.drift}
     assert ("GetPermissionGroup", "group 6") in drift
     assert ("GetApiKeys", "description") in drift
+
+
+@pytest.mark.parametrize("offset", [timedelta(days=400), timedelta(days=-30), timedelta(0)],
+                         ids=["plus-400d", "minus-30d", "test-now"])
+def test_key_ages_are_the_scenarios_on_any_date(offset: timedelta, start_simulator: Any,
+                                                demo_scenario: Scenario,
+                                                tenant_config: TenantFactory) -> None:
+    """Regression (issue 10): the simulator and the collection share one clock, so the ages
+    the demo scenario states hold whatever the date, not only near the day it was written."""
+    clock = FixedClock(TEST_NOW + offset)
+    srv = start_simulator(demo_scenario, clock=clock)
+    clock.advance(timedelta(hours=1))  # the audit runs after the simulator started
+    now = clock.now()
+    inv = collect_tenant(tenant_config(srv), now).inventory
+    assert inv is not None and inv.collected_at == now
+    keys = {k.id: k for k in inv.api_keys}
+    stated = {k["id"]: k for k in demo_scenario.to_dict()["api_keys"]}
+    checked = 0
+    for key_id, record in stated.items():
+        if "created_days_ago" not in record:
+            continue
+        created = keys[key_id].created_at
+        assert created is not None
+        ago = timedelta(days=record["created_days_ago"], hours=1)
+        assert now - created == ago, key_id
+        modified = record.get("modified_days_ago", record["created_days_ago"])
+        assert keys[key_id].modified_at == now - timedelta(days=modified, hours=1), key_id
+        checked += 1
+    assert checked >= 15
+    assert now - keys[105].created_at == timedelta(days=400, hours=1)  # type: ignore[operator]
 
 
 def test_phase_after_is_seen_by_the_next_collection(simulator: SimulatorServer,
@@ -125,7 +159,7 @@ def test_failures_fail_closed_with_one_line(simulator: SimulatorServer,
     assert _error(simulator, cfg, [{"endpoint": "GetApiKeys", "body": "wrong_shape"}]) == (
         "GetApiKeys: expected a JSON array of API key records, got an object")
     assert _error(simulator, cfg, [{"endpoint": "GetEnvironments", "body": "wrong_shape"}]) == (
-        "GetEnvironments: expected an object with objectsList, got an array")
+        "GetEnvironments: item 0: name is null, expected text")
     assert _error(simulator, cfg, [{"endpoint": "GetSocRoles", "status": 500}]) == (
         "GetSocRoles: HTTP 500 Internal Server Error")
     assert _error(simulator, cfg, [{"endpoint": "GetAllEnvironmentStatus", "group_id": 2,
