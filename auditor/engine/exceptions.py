@@ -1,8 +1,10 @@
 """Exceptions (waivers): a YAML list of entries that mute matching failing findings until a date.
 
 Each entry: ``rule`` (glob on the rule id), optional ``tenant`` (glob, case-sensitive), optional
-``key`` (a glob on the key name, case-insensitive, or ``id:<n>``), and the required ``reason``,
-``owner`` and ``expires`` (a date; the entry is valid through that day, UTC).
+``key`` (a glob on the key name, case-insensitive, or ``id:<n>``), optional ``resource`` (the same
+for any resource: a Group Mapping entry's display name, an IAM member, ``id:<resource id>``), and
+the required ``reason``, ``owner`` and ``expires`` (a date; the entry is valid through that day,
+UTC).
 
 What an entry does:
 
@@ -51,6 +53,7 @@ class _Entry(BaseModel):
     rule: NonEmpty
     tenant: NonEmpty = "*"
     key: NonEmpty | None = None
+    resource: NonEmpty | None = None
     reason: NonEmpty
     owner: NonEmpty
     expires: date
@@ -67,6 +70,14 @@ class _Entry(BaseModel):
     def _key(cls, value: str | None) -> str | None:
         if value is not None and value.lower().startswith("id:") and not _KEY_ID.match(value):
             raise ValueError("id:<n> needs a whole number, e.g. id:42")
+        return value
+
+    @field_validator("resource")
+    @classmethod
+    def _resource(cls, value: str | None) -> str | None:
+        if value is not None and value.lower().startswith("id:") and not value[3:].strip():
+            raise ValueError("id:<resource id> needs the id, e.g. id:serviceAccount:x@p.iam."
+                             "gserviceaccount.com")
         return value
 
     @field_validator("reason", "owner")
@@ -93,10 +104,13 @@ class ExceptionEntry:
     owner: str
     expires: date
     source: str  # file:line
+    resource: str | None = None
     _rule_rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _tenant_rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _key_id: int | None = field(init=False, repr=False, compare=False)
     _key_rx: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _resource_id: str | None = field(init=False, repr=False, compare=False)
+    _resource_rx: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_rule_rx", re.compile(fnmatch.translate(self.rule.upper())))
@@ -107,6 +121,11 @@ class ExceptionEntry:
         if self.key is not None and match is None:
             key_rx = re.compile(fnmatch.translate(self.key.strip().casefold()))
         object.__setattr__(self, "_key_rx", key_rx)
+        res = self.resource.strip() if self.resource is not None else None
+        res_id = res[3:].strip() if res is not None and res.lower().startswith("id:") else None
+        object.__setattr__(self, "_resource_id", res_id)
+        object.__setattr__(self, "_resource_rx", None if res is None or res_id is not None
+                           else re.compile(fnmatch.translate(res.casefold())))
 
     def expired(self, today: date) -> bool:
         return today > self.expires
@@ -118,6 +137,8 @@ class ExceptionEntry:
         return self._tenant_rx.match(tenant) is not None
 
     def matches_resource(self, finding: Finding) -> bool:
+        if self.resource is not None and not self._matches_any_resource(finding):
+            return False
         if self.key is None:
             return True
         if finding.resource.type != "api_key":
@@ -127,9 +148,18 @@ class ExceptionEntry:
         assert self._key_rx is not None
         return self._key_rx.match(finding.resource.name.strip().casefold()) is not None
 
+    def _matches_any_resource(self, finding: Finding) -> bool:
+        res = finding.resource
+        if res.type == "tenant":
+            return False
+        if self._resource_id is not None:
+            return res.id is not None and str(res.id) == self._resource_id
+        assert self._resource_rx is not None
+        return self._resource_rx.match(res.name.strip().casefold()) is not None
+
     def to_dict(self) -> dict[str, Any]:
-        """The entry as attached to a muted finding."""
-        return {
+        """The entry as attached to a muted finding (``resource`` only when the entry has it)."""
+        out: dict[str, Any] = {
             "rule": self.rule,
             "tenant": self.tenant,
             "key": self.key,
@@ -137,6 +167,9 @@ class ExceptionEntry:
             "owner": self.owner,
             "expires": self.expires.isoformat(),
         }
+        if self.resource is not None:
+            out["resource"] = self.resource
+        return out
 
 
 def parse_exceptions(text: str, source: str = "<exceptions>") -> list[ExceptionEntry]:
@@ -171,8 +204,8 @@ def parse_exceptions(text: str, source: str = "<exceptions>") -> list[ExceptionE
                 name = str(loc[0]) if loc else "entry"
                 err_line = yamlsrc.line_of(item, loc[:1]) or line
                 if err["type"] == "extra_forbidden":
-                    msg = (f"unknown key {name!r} (allowed: rule, tenant, key, reason, owner, "
-                           "expires)")
+                    msg = (f"unknown key {name!r} (allowed: rule, tenant, key, resource, "
+                           "reason, owner, expires)")
                 elif err["type"] == "missing":
                     msg = f"{name}: is required"
                 else:
@@ -180,7 +213,7 @@ def parse_exceptions(text: str, source: str = "<exceptions>") -> list[ExceptionE
                 errors.append(f"{where(err_line)}: entry {i + 1}: {msg}")
             continue
         entries.append(ExceptionEntry(model.rule, model.tenant, model.key, model.reason,
-                                      model.owner, model.expires, where(line)))
+                                      model.owner, model.expires, where(line), model.resource))
     if errors:
         raise ExceptionsError(errors)
     return entries

@@ -130,11 +130,16 @@ def _iam_roles(ctx: TenantContext, key: ApiKey, groups: list[str]) -> list[dict[
     return roles
 
 
+def _as_is(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> Any:
+    return f["replacement"]  # built of JSON values already
+
+
 @fact("replacement", "dict", "The access to create instead of the key: `identity`, the Group "
       "Mapping entry (`mapping`: display_name, soc_roles, environments - `[\"*\"]` for a "
       "snapshot or a wildcard key - and snapshot), `iam_roles` (the `SOAR_Custom_<group>` role "
       "the IAM policy shows for each permission group, else a suggested "
-      "`roles/chronicle.viewer` marked `suggested: true`), `permission_groups` and `notes`.")
+      "`roles/chronicle.viewer` marked `suggested: true`), `permission_groups` and `notes`.",
+      evidence=_as_is)
 def _replacement(ctx: TenantContext, key: ApiKey, f: KeyFacts) -> dict[str, Any]:
     snapshot = f["environment_snapshot"]
     notes: list[str] = []

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from engine_factory import inventory, key, only, run
+from engine_factory import SA, binding, inventory, key, mapping, only, run
 
 from auditor.config import ConfigError
 from auditor.engine.evaluate import tenant_not_audited
@@ -159,3 +159,26 @@ def test_malformed_entries_are_config_errors_with_file_and_line(
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ExceptionsError, match="cannot read the exceptions file"):
         load_exceptions(tmp_path / "missing.yaml")
+
+
+def test_resource_entries_waive_one_mapping_or_iam_member() -> None:
+    other = "serviceAccount:x@p.iam.gserviceaccount.com"
+    inv = inventory([key(1, "ci-bot", groups=(1,))],
+                    mappings=[mapping("Automation bots", members=(SA,), roles=(1,)),
+                              mapping("Other bots", members=(SA,), roles=(1,))],
+                    bindings=[binding("roles/owner", SA, other)])
+    found = run(inv)
+    text = (
+        "- {rule: SOAR-MAP-002, resource: 'automation *', reason: r, owner: o, "
+        "expires: 2027-01-01}\n"
+        f"- {{rule: SOAR-IAM-001, resource: 'id:{SA}', reason: r, owner: o, expires: 2027-01-01}}\n"
+        "- {rule: SOAR-PG-001, resource: 'nothing-*', reason: r, owner: o, expires: 2027-01-01}\n"
+    )
+    status = apply_exceptions(found, parse_exceptions(text), TODAY)
+    muted = {(f.rule_id, f.resource.name) for f in found if f.status == "muted"}
+    assert muted == {("SOAR-MAP-002", "Automation bots"), ("SOAR-IAM-001", SA)}
+    waived = next(f for f in found if f.status == "muted" and f.rule_id == "SOAR-IAM-001")
+    assert waived.exception is not None and waived.exception["resource"] == f"id:{SA}"
+    assert [u["resource"] for u in status.unused] == ["nothing-*"]
+    with pytest.raises(ExceptionsError, match="id:<resource id> needs the id"):
+        parse_exceptions("- {rule: X, resource: 'id:', reason: r, owner: o, expires: 2027-01-01}")

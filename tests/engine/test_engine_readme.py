@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-from engine_factory import days_ago, inventory, key, only, run
+from engine_factory import binding, days_ago, inventory, key, only, run
 
 from auditor.engine.conditions import OPERATORS
 from auditor.engine.facts import FACTS
@@ -43,3 +44,18 @@ def test_the_example_rule_loads_and_works(tmp_path: Path) -> None:
     assert found[1].message == "old-prod reaches Production and is 45 days old (limit: 30)."
     assert 2 not in found
     assert found[3].status == "unknown"
+
+
+def test_the_documented_replacement_has_the_shape_of_the_real_one() -> None:
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"`replacement`, the evidence.*?```json\n(.*?)```", text, re.DOTALL)
+    assert block is not None
+    documented = json.loads(block.group(1))
+    inv = inventory([key(1, "ci-bot", groups=(2, 3))],
+                    bindings=[binding("projects/acme-secops/roles/SOAR_Custom_Tier1", "user:a")])
+    real = only(run(inv), "SOAR-MIG-001")[1].evidence["replacement"]
+    assert set(documented) == set(real)
+    assert set(documented["mapping"]) == set(real["mapping"])
+    assert [set(r) for r in documented["iam_roles"]] == [set(r) for r in real["iam_roles"]]
+    assert real["iam_roles"][0]["role"] == documented["iam_roles"][0]["role"]
+    assert real["identity"] == documented["identity"]
