@@ -1,14 +1,24 @@
 """Shared fixtures: the SOAR simulator on real loopback HTTP, and tenant configurations for it.
 
+Time: no test may depend on today's date (`.ci/run` runs the suite again under
+``faketime -f +400d``). ``TEST_NOW`` (2026-11-26 02:00 UTC) is the one "now" of the suite.
+
+- ``clock``: a fresh ``FixedClock`` at ``TEST_NOW`` (``clock.advance(timedelta(days=1))`` moves
+  it). The simulators of a test date their keys by it, so a test that audits with
+  ``now=clock.now()`` (or ``clock=clock``) sees exactly the ages the scenario states.
+- ``simulator_clock``: the clock the simulators of a test run on: ``clock``. A module whose tests
+  audit with the CLI in a subprocess (which reads the system clock) overrides it to return
+  ``SYSTEM_CLOCK``, and asserts nothing that depends on the calendar.
 - ``demo_scenario`` (session): the built-in demo Scenario
   (``auditor/simulator/scenarios/demo.yaml``).
-- ``simulator``: a started SimulatorServer on the demo scenario (127.0.0.1, free port), stopped
-  after the test. ``simulator.url``, ``simulator.app_key``, ``simulator.set_phase("after")``,
-  ``simulator.set_faults([...])``, ``simulator.request_log``.
+- ``simulator``: a started SimulatorServer on the demo scenario (127.0.0.1, free port, on
+  ``simulator_clock``), stopped after the test. ``simulator.url``, ``simulator.app_key``,
+  ``simulator.set_phase("after")``, ``simulator.set_faults([...])``, ``simulator.request_log``.
 - ``start_simulator(scenario_or_path_or_dict, **kw)``: a factory that starts more simulators
-  (``kw`` goes to SimulatorServer: ``clock=``, ``ssl_context=``...). A Scenario, a path to a YAML
-  file, a builtin name ("demo") or a dict (validated with Scenario.from_dict) are accepted. All are
-  stopped after the test.
+  (``kw`` goes to SimulatorServer: ``clock=`` (a Clock or a callable; default
+  ``simulator_clock``), ``ssl_context=``...). A Scenario, a path to a YAML file, a builtin name
+  ("demo") or a dict (validated with Scenario.from_dict) are accepted. All are stopped after the
+  test.
 - ``tenant_config(srv, name=None, **overrides)``: a validated ``auditor.config.TenantConfig`` for
   a running simulator (name defaults to the scenario's tenant; overrides e.g. ``api_key="wrong"``,
   ``timeout_seconds=0.5``, ``max_connections=2``).
@@ -19,6 +29,13 @@
 
 Autouse: ``_fast_soar_retries`` makes the client's default retry policy fast (backoff ~10 ms,
 Retry-After capped at 1 s) for every test, so that fault scenarios never slow the suite down.
+
+Under libfaketime (``faketime -f +400d``), ``faketime_child_env(env)`` gives a subprocess whose
+threads wait with timeouts (the scheduler daemon: APScheduler) ``FAKETIME_DONT_FAKE_MONOTONIC=1``:
+libfaketime 0.9.10 shifts ``CLOCK_MONOTONIC`` but not the deadline of ``sem_clockwait``, so a
+0.5 s ``Event.wait`` would last 400 days. Never set it in this process's own environment:
+libfaketime re-reads the environment every few seconds, and a monotonic clock that jumps back by
+400 days makes ``time.sleep`` fail with EINVAL. (`.ci/run` sets it for the whole run.)
 """
 
 from __future__ import annotations
@@ -26,6 +43,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +52,22 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from auditor.clock import Clock, FixedClock
 from auditor.config import TenantConfig
 from auditor.simulator.scenario import Scenario, builtin_scenario, load_scenario
 from auditor.simulator.server import SimulatorServer
 from auditor.soar import client as soar_client
 from auditor.soar.client import RetryPolicy
+
+TEST_NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+
+
+def faketime_child_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a subprocess, with a real monotonic clock under libfaketime (see above)."""
+    if "faketime" in env.get("LD_PRELOAD", ""):
+        return {**env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    return env
+
 
 FAST_RETRY = RetryPolicy(total=4, read=1, backoff_factor=0.01, backoff_jitter=0.01,
                          backoff_max=0.05, retry_after_max=1)
@@ -73,11 +102,23 @@ StartSimulator = Callable[..., SimulatorServer]
 
 
 @pytest.fixture
-def start_simulator() -> Iterator[StartSimulator]:
+def clock() -> FixedClock:
+    return FixedClock(TEST_NOW)
+
+
+@pytest.fixture
+def simulator_clock(clock: FixedClock) -> Clock:
+    return clock
+
+
+@pytest.fixture
+def start_simulator(simulator_clock: Clock) -> Iterator[StartSimulator]:
     started: list[SimulatorServer] = []
 
     def start(scenario: Scenario | str | Path | dict[str, Any] = "demo",
               **kw: Any) -> SimulatorServer:
+        chosen = kw.pop("clock", None) or simulator_clock
+        kw["clock"] = chosen.now if isinstance(chosen, Clock) else chosen
         server = SimulatorServer(_as_scenario(scenario), **kw)
         server.start()
         started.append(server)

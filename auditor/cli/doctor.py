@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from auditor.cli import clock_of
 from auditor.config import Config, ConfigError, load_config
 from auditor.textsafe import term_safe
 
@@ -83,7 +84,7 @@ def capture(config_path: str, tenant_name: str, out: Path, anonymize: bool) -> N
         return
     try:
         result, text = capture_tenant(
-            tenant, anonymize=anonymize,
+            tenant, anonymize=anonymize, now=clock_of().now(),
             keep=[*config.rules.params.admin_permission_groups,
                   *config.rules.params.privileged_soc_roles],
         )

@@ -7,8 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.simulator.scenario import builtin_scenario
 from tests.e2e.helpers import cli, tenant_entry, write_config
+
+
+@pytest.fixture
+def simulator_clock() -> Clock:
+    """The CLI audits in a subprocess, on the system clock: so do the simulators it audits."""
+    return SYSTEM_CLOCK
 
 
 def _all_bytes(folder: Path) -> dict[str, bytes]:

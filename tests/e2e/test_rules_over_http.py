@@ -7,10 +7,11 @@ passing and undecidable keys alike.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from auditor.clock import FixedClock
 from auditor.config import Config, parse_config
 from auditor.pipeline import run_audit
 from auditor.result import RunResult
@@ -46,10 +47,10 @@ def _verdicts(result: RunResult) -> set[tuple[str, int, str]]:
             if f.resource.type == "api_key" and f.resource.id is not None}
 
 
-def test_every_rule_fails_passes_or_is_unknown_as_documented(tmp_path: Path,
-                                                              start_simulator: Any) -> None:
-    srv = start_simulator("demo")
-    now = datetime.now(UTC)
+def test_every_rule_fails_passes_or_is_unknown_as_documented(tmp_path: Path, start_simulator: Any,
+                                                              clock: FixedClock) -> None:
+    srv = start_simulator("demo")  # on ``clock``: the keys are as old as the scenario says
+    now = clock.now()
     first = run_audit(_config(srv, tmp_path), now=now - timedelta(days=1), out_dir=tmp_path / "1")
     assert first.status == "complete"
     assert _verdicts(first) == NIGHT_1
@@ -78,22 +79,23 @@ def test_every_rule_fails_passes_or_is_unknown_as_documented(tmp_path: Path,
     assert [v for v in _verdicts(third) if v[1] == 112]
 
 
-def test_missing_creation_time_makes_the_age_rule_unknown(tmp_path: Path,
-                                                          start_simulator: Any) -> None:
+def test_missing_creation_time_makes_the_age_rule_unknown(tmp_path: Path, start_simulator: Any,
+                                                          clock: FixedClock) -> None:
     data = builtin_scenario("demo").to_dict()
     for key in data["api_keys"]:
         if key["id"] == 119:
             key.pop("created_days_ago", None)
             key.pop("creationTimeUnixTimeInMs", None)
     srv = start_simulator(Scenario.from_dict(data))
-    result = run_audit(_config(srv, tmp_path), out_dir=tmp_path / "out")
+    result = run_audit(_config(srv, tmp_path), out_dir=tmp_path / "out", clock=clock)
+    assert result.started_at == clock.now()
     assert ("SOAR-AGE-001", 119, "unknown") in _verdicts(result)
 
 
 def test_audits_started_in_the_same_second_get_distinct_run_ids(tmp_path: Path,
                                                                  start_simulator: Any) -> None:
     srv = start_simulator("demo")
-    config = _config(srv, tmp_path)
+    config = _config(srv, tmp_path)  # run ids from the system clock, which moves on
     first = run_audit(config, out_dir=tmp_path / "a")
     second = run_audit(config, out_dir=tmp_path / "b")
     assert first.run_id != second.run_id

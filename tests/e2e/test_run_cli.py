@@ -6,9 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from tests.e2e.helpers import cli, tenant_entry, write_config
+
+
+@pytest.fixture
+def simulator_clock() -> Clock:
+    """The CLI audits in a subprocess, on the system clock: so do the simulators it audits."""
+    return SYSTEM_CLOCK
 
 
 def _config(tmp_path: Path, tenants: list[dict[str, Any]], **extra: Any) -> Path:

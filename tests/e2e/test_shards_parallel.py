@@ -12,11 +12,18 @@ from typing import Any
 
 import pytest
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.state import open_store
 from tests.e2e.helpers import tenant_entry, write_config
 from tests.notify.fakeslack import FakeSlack
 
 LATENCY_MS = 300  # per SOAR API request: a shard's collection takes about 2 s
+
+
+@pytest.fixture
+def simulator_clock() -> Clock:
+    """The CLI audits in a subprocess, on the system clock: so do the simulators it audits."""
+    return SYSTEM_CLOCK
 
 
 def _start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,14 @@ from click.testing import CliRunner
 
 from auditor.capture import REMOVED, REPLAY_APP_KEY, CaptureError, capture_tenant
 from auditor.cli import main
+from auditor.clock import FixedClock
 from auditor.config import Config, TenantConfig, parse_config
 from auditor.result import RunResult
 from auditor.simulator.scenario import Scenario, load_scenario
 from auditor.simulator.server import SimulatorServer
+from tests.conftest import TEST_NOW
 
-NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+NOW = TEST_NOW  # the simulators' clock (conftest)
 StartSimulator = Callable[..., SimulatorServer]
 TenantFactory = Callable[..., TenantConfig]
 
@@ -146,7 +147,7 @@ def test_every_secret_looking_value_is_removed(
     assert "alice@acme.example" not in anonymous and "@example.invalid" in anonymous
 
 
-def test_capture_command(simulator: SimulatorServer, tmp_path: Path) -> None:
+def test_capture_command(simulator: SimulatorServer, tmp_path: Path, clock: FixedClock) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"tenants": [
         {"name": "acme-prod", "url": simulator.url, "api_key": simulator.app_key},
@@ -155,7 +156,8 @@ def test_capture_command(simulator: SimulatorServer, tmp_path: Path) -> None:
     out = tmp_path / "captures" / "acme.yaml"
     runner = CliRunner()
     result = runner.invoke(main, ["capture", "--config", str(config), "--tenant", "acme-prod",
-                                  "--out", str(out), "--anonymize"])
+                                  "--out", str(out), "--anonymize"],
+                           obj={"clock": clock})  # the simulator's clock
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == ("captured acme-prod: 19 api keys, 4 environments, 8 permission groups, "

@@ -6,18 +6,19 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
+from auditor.clock import SYSTEM_CLOCK
 from auditor.config import parse_config
 from auditor.simulator.scenario import Scenario
 from auditor.simulator.server import SimulatorServer
+from tests.conftest import TEST_NOW
 from tests.e2e.helpers import cli
 from tests.realtenant.helpers import TokenServer, make_service_account
 
-NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+NOW = TEST_NOW  # the simulators' clock (conftest)
 
 
 def test_unknown_fields_and_shapes_are_listed_once(
@@ -74,7 +75,7 @@ def test_the_terminal_summary_lists_drift_and_marks_google_tenants(
         record[hostile] = 1
     data["environments"][1]["region"] = "eu-west"
     data["bearer_tokens"] = ["ya29.cli-token-0000000000"]
-    sim = start_simulator(data)
+    sim = start_simulator(data, clock=SYSTEM_CLOCK)  # the CLI audits on the system clock
     config = tmp_path / "auditor.yaml"
     config.write_text(yaml.safe_dump({
         "tenants": [

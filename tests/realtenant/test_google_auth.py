@@ -18,9 +18,10 @@ from auditor.simulator.server import SimulatorServer
 from auditor.soar.auth import ADC_HINT, SCOPES, GoogleAuth, google_provider, load_credentials
 from auditor.soar.client import SoarClient, SoarError
 from auditor.soar.collect import collect_tenant
+from tests.conftest import TEST_NOW
 from tests.realtenant.helpers import GOOGLE_TOKEN_URI, TokenServer, make_service_account
 
-NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+NOW = TEST_NOW
 TOKENS = ["ya29.test-token-one-0000000000", "ya29.test-token-two-1111111111"]
 
 

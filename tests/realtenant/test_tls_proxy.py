@@ -8,7 +8,6 @@ import json
 import ssl
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,11 @@ from auditor.config import TenantConfig, parse_config
 from auditor.simulator.server import SimulatorServer
 from auditor.soar.client import trust_context
 from auditor.soar.collect import collect_tenant
+from tests.conftest import TEST_NOW
 from tests.realtenant.conftest import HttpsSimulator, server_context
 from tests.realtenant.helpers import ConnectProxy, TokenServer, make_service_account
 
-NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+NOW = TEST_NOW
 TenantFactory = Callable[..., TenantConfig]
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from auditor.simulator.server import SimulatorServer
 from auditor.state import RunSummary, open_store
+from tests.conftest import faketime_child_env
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -54,7 +55,7 @@ class Daemon:
         self._log = self.log_file.open("w", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "auditor", "schedule", "--config", str(config), *args],
-            cwd=workdir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=workdir, env=faketime_child_env(env), stdout=self._log, stderr=subprocess.STDOUT,
         )
 
     def heartbeat(self) -> dict[str, Any]:

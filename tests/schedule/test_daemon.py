@@ -20,11 +20,18 @@ import requests
 import yaml
 from sched_helpers import Daemon, stored_runs, wait_for, write_config
 
+from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.config import load_config
 from auditor.pipeline import run_audit
 from auditor.simulator.server import SimulatorServer
 
 StartDaemon = Callable[..., Daemon]
+
+
+@pytest.fixture
+def simulator_clock() -> Clock:
+    """The daemon audits in a subprocess, on the system clock: so does the simulator."""
+    return SYSTEM_CLOCK
 
 
 def audits(beat: dict[str, object]) -> int:

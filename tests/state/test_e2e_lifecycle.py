@@ -3,7 +3,7 @@ whose tenant changes between them, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,9 @@ from auditor.engine.findings import Finding
 from auditor.result import RunResult
 from auditor.simulator.server import SimulatorServer
 from auditor.state import Store
+from tests.conftest import TEST_NOW
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = TEST_NOW  # the simulators' clock (conftest): audits are dated by it too
 
 
 def config_for(srv: SimulatorServer, state: str, reports: Path) -> Config:
@@ -179,11 +180,14 @@ def test_audit_killed_midway_leaves_no_trace(
         "import sys\n"
         "from pathlib import Path\n"
         "from auditor.config import load_config\n"
+        "from datetime import datetime\n"
         "from auditor.pipeline import run_audit\n"
-        "run_audit(load_config(sys.argv[1]), out_dir=Path(sys.argv[2]), notify=False)\n"
+        "run_audit(load_config(sys.argv[1]), out_dir=Path(sys.argv[2]), notify=False,\n"
+        "          now=datetime.fromisoformat(sys.argv[3]))\n"
     )
+    between = NOW + timedelta(hours=12)  # after the first audit, before the second
     child = subprocess.Popen(
-        [sys.executable, "-c", script, str(cfg), str(tmp_path / "killed")],
+        [sys.executable, "-c", script, str(cfg), str(tmp_path / "killed"), between.isoformat()],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
