@@ -205,6 +205,16 @@ def _first_seen(ctx: TenantContext, m: IdpMapping, f: MappingFacts) -> datetime 
     return sight.latest if sight.exact else None
 
 
+@fact("first_sight", "str", "The mapping's first sight in words: the time (as `first_seen`), or "
+      "`between <time> and <time>` when the audit that first listed it is no longer stored.")
+def _first_sight_text(ctx: TenantContext, m: IdpMapping, f: MappingFacts) -> str:
+    sight: FirstSight = f["_sight"]
+    if sight.exact:
+        return iso(sight.latest) or ""
+    earliest = iso(sight.earliest) if sight.earliest is not None else "the first audit"
+    return f"between {earliest} and {iso(sight.latest)}"
+
+
 @fact("environments_at_first_sight", "list[str]", "The tenant's current environments whose "
       "creation (or first-seen) time is unknown or not later than the mapping's first sight.",
       nullable=True, unknown_reason=_SIGHT_UNKNOWN)

@@ -75,6 +75,7 @@ def test_map_001_across_two_audits_with_a_new_environment() -> None:
     assert snap.evidence["environment_creation"]["Globex"] == {
         "created_at": "2026-11-26T02:00:00Z", "source": "first_seen"}
     assert "Globex" in snap.message and "Globex" in snap.remediation
+    assert "first seen (2026-11-19T02:00:00Z)" in snap.message
     assert found["all-three"].evidence["environments_at_first_sight"] == [
         "Acme", "Default Environment", "Globex"]
 
@@ -131,6 +132,8 @@ def test_an_entry_of_the_previous_audit_without_a_first_seen_time_is_bounded() -
     assert found["snap"].status == "fail"  # no environment with a known time: decided
     assert found["snap"].evidence["first_seen"] == {
         "not_before": "2026-10-27T02:00:00Z", "not_after": "2026-11-25T02:00:00Z"}
+    assert "first seen (between 2026-10-27T02:00:00Z and 2026-11-25T02:00:00Z)" in \
+        found["snap"].message
 
 
 # -- SOAR-MAP-002 ----------------------------------------------------------------------------------
