@@ -61,6 +61,9 @@ class TenantContext:
     previous_groups: dict[int, str]
     previous_roles: dict[int, str]
     env_names: list[str] = field(default_factory=list)  # tenant spelling, sorted
+    # Inventory fields an optional call could not fill (e.g. "permission_groups" where the
+    # Chronicle surface no longer lists them): facts that need them are unknown, never "missing".
+    unread: frozenset[str] = frozenset()
     # Group Mapping and IAM (the access that replaces API keys)
     access: AccessContext = field(default_factory=AccessContext)
     _at_creation: dict[datetime | None, AtCreation | None] = field(default_factory=dict)
@@ -184,5 +187,6 @@ def build_context(
         previous_groups={g.id: g.name for g in previous.permission_groups} if previous else {},
         previous_roles={r.id: r.name for r in previous.soc_roles} if previous else {},
         env_names=[e.name for e in envs.values()],
+        unread=frozenset(inventory.unread),
         access=build_access(inventory, history, params, now),
     )

@@ -124,8 +124,12 @@ def _groups(ctx: TenantContext, m: IdpMapping, f: MappingFacts) -> list[str]:
 
 
 @fact("missing_group_ids", "list[int]", "Permission group ids the mapping names that the tenant "
-      "does not have.", depends_on=_PG)
-def _missing_groups(ctx: TenantContext, m: IdpMapping, f: MappingFacts) -> list[int]:
+      "does not have.", depends_on=_PG, nullable=True,
+      unknown_reason="the tenant's permission groups could not be read (the Chronicle surface "
+      "did not list them)")
+def _missing_groups(ctx: TenantContext, m: IdpMapping, f: MappingFacts) -> list[int] | None:
+    if m.permission_group_ids and "permission_groups" in ctx.unread:
+        return None
     return [i for i in m.permission_group_ids if i not in ctx.groups]
 
 

@@ -397,6 +397,8 @@ class _TenantRun:
             if ep.per is None and any(e.per == ep.name for e in self.plan):
                 value = self._groups(ep, value)  # cards + each group's detail and status
             fields[ep.into] = value
+        unread = sorted({ep.into for ep in self.plan if ep.into and ep.per is None
+                         and (ep.name, None) in self.unavailable and ep.into not in fields})
         version = fields.pop("system_version", None)
         tuples = {k: tuple(v) for k, v in fields.items()}
         return Inventory(
@@ -414,6 +416,7 @@ class _TenantRun:
             mappings=tuples.get("mappings", ()),
             users=tuples.get("users", ()),
             iam_bindings=tuples.get("iam_bindings", ()),
+            unread=tuple(unread),
             iam_project=self.tenant.chronicle.project if "iam" in self.surfaces
             and self.tenant.chronicle is not None else None,
         )

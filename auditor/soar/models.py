@@ -163,6 +163,8 @@ class Inventory:
     users: tuple[SoarUser, ...] = ()
     iam_bindings: tuple[IamBinding, ...] = ()
     iam_project: str | None = None
+    # Inventory fields that an optional call could not fill (its answer was an error).
+    unread: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         counts = {
@@ -221,6 +223,7 @@ class Inventory:
             "surfaces": list(self.surfaces),
             "dialects": {endpoint: dialect for endpoint, dialect in self.dialects},
             "iam_project": self.iam_project,
+            "unread": list(self.unread),
             "idp_mappings": [
                 {
                     "name": m.name,
@@ -305,6 +308,7 @@ class Inventory:
             surfaces=tuple(data.get("surfaces", ["legacy"])),
             dialects=tuple(sorted(data.get("dialects", {}).items())),
             iam_project=data.get("iam_project"),
+            unread=tuple(data.get("unread", [])),
             mappings=tuple(
                 IdpMapping(
                     name=m["name"], display_name=m.get("display_name", ""),

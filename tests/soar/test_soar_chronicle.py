@@ -221,3 +221,20 @@ def test_capture_and_replay_of_both_surfaces_and_anonymized_members(
     machine = [m for m in members
                if "gserviceaccount.com" in json.dumps(m) or "principal://" in json.dumps(m)]
     assert len(machine) == 2  # still machine identities after pseudonymization
+
+
+def test_unread_permission_groups_make_dangling_group_checks_unknown_not_failing(
+    demo_scenario: Scenario, start_simulator: StartSimulator, tmp_path: Path,
+) -> None:
+    sim = start_simulator(_scenario(demo_scenario, chronicle={"legacy": False}, faults=[
+        {"endpoint": "ListSoarPermissionGroups", "status": 404}]))
+    tenant = TenantConfig.model_validate({"name": "acme-gcp", "timeout_seconds": 5,
+                                          "chronicle": chronicle_block(sim, tmp_path)})
+    audit = run_audit(_config(tmp_path, tenant), now=TEST_NOW, out_dir=tmp_path / "out",
+                      notify=False)
+    assert audit.inventories["acme-gcp"].unread == ("permission_groups",)
+    map3 = {f.resource.name: f.status for f in audit.findings if f.rule_id == "SOAR-MAP-003"}
+    # "SOC Analysts" names group 2: not known to be missing; "Legacy SIEM connector" names
+    # role 99, which the roles that were read show to be missing
+    assert map3["SOC Analysts"] == "unknown"
+    assert map3["Legacy SIEM connector"] == "fail"
