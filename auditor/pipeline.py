@@ -100,14 +100,16 @@ def evaluate(
             for rule_id, count in resources_checked(inv, prepared.rules, params).items():
                 checks[rule_id] = checks.get(rule_id, 0) + count
             tenants.append(TenantResult(col.tenant, "ok", None, inv.counts(), auth=inv.auth,
-                                        not_applicable=not_applicable(inv, prepared.rules)))
+                                        not_applicable=not_applicable(inv, prepared.rules),
+                                        surfaces=list(inv.surfaces)))
         else:
             error = col.error or "collection failed"
             findings.append(tenant_not_audited(col.tenant, error, prepared.rules))
             for rule in prepared.rules:
                 if rule.resource == "tenant":
                     checks[rule.id] = checks.get(rule.id, 0) + 1
-            tenants.append(TenantResult(col.tenant, "error", error, {}, auth=col.auth))
+            tenants.append(TenantResult(col.tenant, "error", error, {}, auth=col.auth,
+                                        surfaces=list(col.surfaces)))
     return tenants, findings, checks
 
 

@@ -30,6 +30,9 @@ class TenantResult:
     # Ids of the rules that read only surfaces this tenant was not read over (e.g. the Group
     # Mapping rules on a legacy-only tenant): no finding, no check counted.
     not_applicable: list[str] = field(default_factory=list)
+    # The surfaces the tenant was read over ("legacy", "chronicle", "iam"); of an error, the
+    # configured ones.
+    surfaces: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -158,20 +158,22 @@ def collect_tenant_raw(
     was not collected). They hold secrets (the ``key`` fields): only ``capture`` reads them."""
     name = tenant_cfg.name
     auth = "google" if tenant_cfg.url is None else tenant_cfg.auth
+    surfaces = surfaces_of(tenant_cfg)
     try:
         clients = clients_for(tenant_cfg, retry)
     except (ValueError, OSError) as exc:  # e.g. an unreadable ca_bundle or credentials file
-        return TenantCollection(name, None, f"setup: {exc}", auth), None
+        return TenantCollection(name, None, f"setup: {exc}", auth, surfaces), None
     try:
         run = _TenantRun(clients, tenant_cfg, now, page_size)
         inventory = run.run()
     except SoarError as exc:
         log.debug("tenant %s not collected: %s", name, exc)  # the run names it once, at the end
-        return TenantCollection(name, None, str(exc), auth), None
+        return TenantCollection(name, None, str(exc), auth, surfaces), None
     except Exception as exc:  # fail closed: any surprise makes the tenant an error
         log.error("tenant %s not collected: unexpected %s", name, type(exc).__name__,
                   exc_info=True)
-        return (TenantCollection(name, None, f"collect: unexpected {type(exc).__name__}", auth),
+        return (TenantCollection(name, None, f"collect: unexpected {type(exc).__name__}", auth,
+                                 surfaces),
                 None)
     finally:
         for client in clients.values():
@@ -179,7 +181,7 @@ def collect_tenant_raw(
     log.info("tenant %s collected: %s", name, inventory.counts())
     raw = RawResponses(pages={k: [v for _, v in sorted(p.items())] for k, p in run.pages.items()},
                        unavailable=dict(run.unavailable), dialects=dict(run.dialect))
-    return TenantCollection(name, inventory, None, auth), raw
+    return TenantCollection(name, inventory, None, auth, inventory.surfaces), raw
 
 
 def collect_all(

@@ -366,6 +366,7 @@ class TenantCollection:
     inventory: Inventory | None
     error: str | None = None
     auth: AuthKind = "appkey"
+    surfaces: tuple[Surface, ...] = ("legacy",)  # what was (to be) read
 
     @property
     def ok(self) -> bool:

@@ -99,6 +99,8 @@ def result_from_dict(
                 error=t.get("error"),
                 counts=dict(t.get("counts") or {}),
                 auth=t.get("auth", "appkey"),
+                not_applicable=list(t.get("not_applicable") or []),
+                surfaces=list(t.get("surfaces") or []),
             )
             for t in doc.get("tenants", [])
         ],

@@ -30,6 +30,8 @@ NIGHT_1: set[tuple[str, int, str]] = {
     ("SOAR-NAME-001", 115, "fail"), ("SOAR-NAME-001", 116, "fail"), ("SOAR-NAME-001", 117, "fail"),
     ("SOAR-NAME-001", 118, "fail"),
     ("SOAR-NAME-002", 109, "fail"), ("SOAR-NAME-002", 110, "fail"),
+    # every non-system key stops working when Google retires the legacy API
+    *(("SOAR-MIG-001", key, "fail") for key in range(101, 120) if key != 112),
 }
 
 
@@ -55,8 +57,9 @@ def test_every_rule_fails_passes_or_is_unknown_as_documented(tmp_path: Path, sta
     assert first.status == "complete"
     assert _verdicts(first) == NIGHT_1
     # The system key (112) is skipped by every rule; key 119 (plural-only groups, both with All
-    # Environments) passes everything.
-    assert not [v for v in _verdicts(first) if v[1] in (112, 119)]
+    # Environments) passes everything but the legacy API's retirement.
+    assert not [v for v in _verdicts(first) if v[1] == 112]
+    assert [v for v in _verdicts(first) if v[1] == 119] == [("SOAR-MIG-001", 119, "fail")]
 
     # Night 2: the tenant changed (new environment and key, 108 widened, 104 fixed, 107 deleted).
     srv.set_phase("after")

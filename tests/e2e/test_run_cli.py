@@ -44,6 +44,10 @@ def test_run_writes_every_output_and_points_latest(tmp_path: Path, start_simulat
     assert doc["tenants"][0] == {
         "name": "acme-prod", "status": "ok", "error": None, "auth": "appkey",
         "counts": {"api_keys": 19, "environments": 4, "permission_groups": 8, "soc_roles": 5},
+        "surfaces": ["legacy"],
+        # a legacy-only tenant: the rules of the Chronicle API and IAM do not apply
+        "not_applicable": ["SOAR-CHG-003", "SOAR-CHG-004", "SOAR-IAM-001", "SOAR-MAP-001",
+                           "SOAR-MAP-002", "SOAR-MAP-003", "SOAR-MAP-004"],
     }
     env001 = [f for f in doc["findings"] if f["rule_id"] == "SOAR-ENV-001"]
     assert any(f["status"] == "fail" and f["resource"]["id"] == 101 for f in env001)

@@ -69,7 +69,7 @@ def test_both_surfaces_in_one_tenant(
     assert inv.mappings[2].default_mapping and inv.mappings[3].soc_role_ids == (99,)
     assert [u.email for u in inv.users] == ["ana@acme.example", "admin@acme.example"]
     assert inv.users[0].environments == ("Acme HQ",) and inv.users[1].has_all_environments
-    editor = next(b for b in inv.iam_bindings if b.role == "roles/chronicle.editor")
+    editor = next(b for b in inv.iam_bindings if b.role == "roles/chronicle.admin")
     assert editor.condition == IamCondition(
         'request.time < timestamp("2027-01-01T00:00:00Z")', "until-2027", None)
     # page tokens to the end: 5 mappings at 2 per page are 3 pages, users 1

@@ -81,7 +81,8 @@ def test_every_transition_and_both_change_rules(
     assert chg2.evidence["scope_after"]["environments"] == ["*"]
     assert chg2.evidence["became_wildcard"] is True
     assert s2[("SOAR-ENV-003", 104)] == ("resolved", "resolved")  # fixed
-    for rule in ("SOAR-PG-002", "SOAR-ROLE-002", "SOAR-AGE-001"):  # key 107 deleted
+    # key 107 deleted (its legacy-API deadline too)
+    for rule in ("SOAR-PG-002", "SOAR-ROLE-002", "SOAR-AGE-001", "SOAR-MIG-001"):
         gone = one(second, rule, 107)
         assert (gone.status, gone.lifecycle) == ("resolved", "resolved")
         assert gone.evidence["key_deleted"] is True
@@ -92,7 +93,7 @@ def test_every_transition_and_both_change_rules(
     # The new environment's creation time comes from history: key 101 does not cover it.
     assert snapshot.evidence["missing_environments"] == ["Acme LATAM"]
     assert one(second, "SOAR-PG-001", 105).lifecycle == "open"
-    assert second.summary()["resolved"] == 4
+    assert second.summary()["resolved"] == 5
 
     # Back to the old state: the fixed and deleted findings come back (reopened), the change
     # findings of audit 2 resolve, key 107 is new again to the change rule.
@@ -133,7 +134,7 @@ def test_every_transition_and_both_change_rules(
         1,
         0,
     ]
-    assert store.load_run(second.run_id).to_dict()["summary"]["resolved"] == 4
+    assert store.load_run(second.run_id).to_dict()["summary"]["resolved"] == 5
 
 
 @pytest.mark.parametrize("phase_first", ["after"])
