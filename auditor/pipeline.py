@@ -212,7 +212,10 @@ def run_audit(
         result.findings.sort(key=_order)
 
         target = output_dir(config, result, out_dir)
-        context = ReportContext(trend=st.runs(limit=60), rules=rule_catalog(prepared.rules))
+        params = config.rules.params
+        context = ReportContext(trend=st.runs(limit=60), rules=rule_catalog(prepared.rules),
+                                legacy_api_shutdown=params.legacy_api_shutdown,
+                                legacy_api_warning_days=params.legacy_api_warning_days)
         write_reports(result, target, list(config.reports.formats), context)
         if out_dir is None:
             _point_latest(target)
@@ -220,7 +223,8 @@ def run_audit(
         if notify and config.slack is not None:
             from auditor.notify import notify_run
 
-            outcome = notify_run(result, config.slack, st, report_path=target / "report.html")
+            outcome = notify_run(result, config.slack, st, report_path=target / "report.html",
+                                 legacy_warning_days=params.legacy_api_warning_days)
             if outcome.errors:
                 result.notes.extend(f"Slack: {e}" for e in outcome.errors)
                 write_reports(result, target, ["json"], context)

@@ -188,7 +188,11 @@ def report(ctx: click.Context, config_path: str | None, state: str | None, run_i
         base = resolve_path(config, config.reports.dir) if config else Path("reports")
         out = base / result.run_id
     try:
-        context = ReportContext(trend=trend, rules=_rules(config))
+        params = config.rules.params if config else None
+        context = ReportContext(
+            trend=trend, rules=_rules(config),
+            legacy_api_shutdown=params.legacy_api_shutdown if params else None,
+            legacy_api_warning_days=params.legacy_api_warning_days if params else None)
         written = write_reports(result, out, chosen, context)
     except OSError as exc:
         _fail(f"cannot write the reports into {out}: {exc.strerror or exc}", 2)

@@ -229,7 +229,8 @@ def demo(ctx: click.Context, out: Path) -> None:
         srv.set_phase("after")
         result = _audit(ctx, config, now=now, out_dir=out, notify=False)
 
-    messages = build_digest(result, None)
+    messages = build_digest(result, None,
+                            legacy_warning_days=config.rules.params.legacy_api_warning_days)
     (out / "slack.json").write_text(
         json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False) + "\n",
         encoding="utf-8",

@@ -198,12 +198,14 @@ def _guard(action: Callable[[], None], outcome: NotifyOutcome) -> None:
 def notify_run(result: RunResult, slack: SlackConfig, store: OutboxStore, *,
                report_path: Path | None, since: dict[str, datetime] | None = None,
                transport: SlackTransport | None = None,
-               retry: RetryPolicy | None = None) -> NotifyOutcome:
+               retry: RetryPolicy | None = None,
+               legacy_warning_days: int | None = None) -> NotifyOutcome:
     """Queue this run's alerts in the outbox, then deliver everything pending (earlier
     undelivered alerts first). Never raises for a Slack problem: ``outcome.errors`` belongs in
     ``result.notes``."""
     attach = report_path is not None and report_path.is_file()
-    messages = build_digest(result, slack, since=since, report_attached=attach)
+    messages = build_digest(result, slack, since=since, report_attached=attach,
+                            legacy_warning_days=legacy_warning_days)
     report = str(report_path.resolve()) if attach and report_path is not None else None
     transport = transport or SlackTransport(slack, retry=retry)
     try:
