@@ -9,7 +9,7 @@ json      findings.json           scripts; always written (schema_version 1)
 html      report.html             people: self-contained page, opens offline
 csv       findings.csv            spreadsheets (formula cells neutralized)
 junit     junit.xml               CI dashboards (Jenkins junit-10.xsd shape)
-ocsf      findings.ocsf.jsonl     SIEMs (OCSF 1.3 Detection Finding, JSON lines)
+ocsf      findings.ocsf.jsonl     SIEMs (OCSF 1.5.0 Detection Finding, JSON lines)
 markdown  summary.md              a ticket or a pull request comment
 migration migration.md + .csv     the plan to replace each legacy API key (SOAR-MIG-001)
 ========  ======================  =====================================================

@@ -20,8 +20,10 @@ class ReportContext:
 
     ``trend``: the stored runs, oldest first (this run may or may not be among them: reports
     add it when its id is missing). ``rules``: the rule catalog as dicts with ``id``, ``title``,
-    ``severity``, ``description``, ``remediation``, ``compliance`` ({framework: [controls]}) and
-    ``resource``; it lets the rule and control views list rules that found nothing (passing).
+    ``severity``, ``description``, ``risk``, ``remediation``, ``references`` ([{title, url}]),
+    ``compliance`` ({framework: [controls]}) and ``resource`` (Rule.catalog_entry); it lets
+    the rule and control views list rules that found nothing (passing), and every output show
+    a rule's risk and references.
     ``legacy_api_shutdown`` / ``legacy_api_warning_days``: the configured rule parameters, when
     the caller has them; without them the migration plan takes the date from the SOAR-MIG-001
     findings and the warning window from their severity (report/migration.py).
@@ -31,6 +33,40 @@ class ReportContext:
     rules: list[dict[str, Any]] = field(default_factory=list)
     legacy_api_shutdown: date | None = None
     legacy_api_warning_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDoc:
+    """A rule's documentation as the outputs show it: why it matters and where to read more."""
+
+    risk: str = ""
+    description: str = ""
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def urls(self) -> list[str]:
+        return [r.url for r in self.references]
+
+
+def _doc(entry: dict[str, Any]) -> RuleDoc:
+    refs = []
+    for ref in entry.get("references") or ():
+        # https only (as rule files must be): no javascript: or data: link in any output.
+        if isinstance(ref, dict) and str(ref.get("url") or "").startswith("https://"):
+            refs.append(Reference(str(ref.get("title") or ref["url"]), str(ref["url"])))
+    return RuleDoc(str(entry.get("risk") or ""), str(entry.get("description") or ""),
+                   tuple(refs))
+
+
+def rule_docs(context: ReportContext) -> dict[str, RuleDoc]:
+    """Rule id -> its documentation, from the catalog in ``context.rules``."""
+    return {str(r.get("id", "")): _doc(r) for r in context.rules}
 
 
 class Reporter(Protocol):

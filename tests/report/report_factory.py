@@ -69,6 +69,15 @@ RULES: list[dict[str, Any]] = [
      "description": "", "remediation": "Check the tenant URL, the API key and connectivity.",
      "compliance": {NIST: ["AU-6"]}},
 ]
+DOCS_URL = "https://cloud.google.com/chronicle/docs/soar/admin-tasks/permissions/working-with-api-keys"
+NIST_URL = "https://csrc.nist.gov/pubs/sp/800/53/r5/upd1/final"
+for _rule in RULES:  # what Rule.catalog_entry() gives besides: the risk and the references
+    _rule.setdefault("risk", f"Risk of {_rule['id']}: a key with this problem widens access "
+                             "without review <b>unless</b> fixed.")
+    _rule.setdefault("references", [
+        {"title": "Google SecOps SOAR - Manage API keys", "url": DOCS_URL},
+        {"title": f"NIST SP 800-53 Rev. 5 ({_rule['id']})", "url": NIST_URL},
+    ])
 RULE_BY_ID = {r["id"]: r for r in RULES}
 ENVS = ["Default Environment", "EMEA", "APAC", "Americas", "Lab", "MSSP-Client-A"]
 
