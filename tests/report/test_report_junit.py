@@ -2,7 +2,8 @@
 
 The XSD's rules are restated below as data (no XML-schema library is a dependency): which
 elements may appear where, their allowed and required attributes, which may hold text, and the
-SUREFIRE_TIME pattern of ``time``. On top, the counts CI dashboards trust must add up.
+SUREFIRE_TIME pattern of ``time``. On top, the counts CI dashboards trust must add up, passing
+checks are test cases, and each case's count of resources checked is the engine's own.
 """
 
 from __future__ import annotations
@@ -13,9 +14,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from report_factory import HOSTILE, build_result
+import pytest
+from report_factory import HOSTILE, NOW, RULES, build_result
 
+from auditor.config import parse_config
+from auditor.engine.evaluate import resources_checked
+from auditor.engine.rules import builtin_rules
+from auditor.pipeline import Prepared, evaluate, rule_catalog
+from auditor.report import ReportContext
 from auditor.result import RunResult
+from auditor.soar.models import (
+    ApiKey,
+    Environment,
+    IamBinding,
+    IdpMapping,
+    Inventory,
+    PermissionGroup,
+    SocRole,
+    TenantCollection,
+)
 
 RESULT_KINDS = {"skipped", "error", "failure"}
 RERUN = {"rerunFailure", "rerunError", "flakyFailure", "flakyError"}
@@ -49,6 +66,10 @@ def validate(elem: ET.Element, path: str = "") -> None:
     assert rule["required"] <= attrs, f"{where}: missing {rule['required'] - attrs}"
     if elem.tag in ("testsuite", "testsuites") and "time" in elem.attrib:
         assert SUREFIRE_TIME.fullmatch(elem.attrib["time"]), f"{where}: bad time"
+    # Never a made-up duration: the auditor times the run, not tenants or rules.
+    assert elem.attrib.get("time") != "0", f"{where}: time=0"
+    if elem.tag in ("testsuite", "testcase"):
+        assert "time" not in elem.attrib, f"{where}: a duration the auditor did not measure"
     if not rule["text"]:
         assert not (elem.text or "").strip(), f"{where}: text not allowed"
     for child in elem:
@@ -83,36 +104,78 @@ def _parse(path: Path) -> ET.Element:
     return ET.fromstring(raw)  # noqa: S314 - our own output
 
 
+CASE_NAME = re.compile(r"(?P<rule>[A-Z][A-Z0-9]*(-[A-Z0-9]+)+): .+")
+CHECKED = re.compile(r"(\d+) resource\(s\) checked in this tenant: (\d+) pass, (\d+) fail")
+
+
+def _cases(root: ET.Element) -> dict[tuple[str, str], ET.Element]:
+    """(tenant, rule id) -> its test case."""
+    out = {}
+    for suite in root.iter("testsuite"):
+        for case in suite.iter("testcase"):
+            if case.attrib["name"] != "inventory collected":
+                match = CASE_NAME.fullmatch(case.attrib["name"])
+                assert match, case.attrib["name"]
+                assert case.attrib["classname"] == f"{suite.attrib['name']}.{match['rule']}"
+                out[(suite.attrib["name"], match["rule"])] = case
+    return out
+
+
 def test_validates_against_the_junit_schema_shape(
         hostile: RunResult, write: Callable[..., Path]) -> None:
     root = _parse(write(hostile, "junit"))
     assert root.tag == "testsuites"
     validate(root)
     check_counts(root)
+    assert root.attrib["time"] == "42.000"  # the run's own duration
 
 
-def test_one_suite_per_tenant_and_the_verdicts_ci_reads(
+def test_one_case_per_rule_per_tenant_passing_ones_included(
         result: RunResult, write: Callable[..., Path]) -> None:
     root = _parse(write(result, "junit"))
     suites = {s.attrib["name"]: s for s in root.iter("testsuite")}
     assert set(suites) == {t.name for t in result.tenants}
-    cases = {(s.attrib["name"], c.attrib["classname"], c.attrib["name"]): c
-             for s in suites.values() for c in s.iter("testcase")}
+    cases = _cases(root)
+    for tenant in (t for t in result.tenants if t.status == "ok"):
+        ran = {r for r in result.checks}
+        assert {rule for (t, rule) in cases if t == tenant.name} == ran
+    by_case: dict[tuple[str, str], list[str]] = {}
     for f in result.findings:
-        name = (f"tenant {f.resource.name}" if f.resource.type == "tenant"
-                else f"{f.resource.name} (key id {f.resource.id})")
-        case = cases[(f.tenant, f"{f.tenant}.{f.rule_id}", name)]
-        kinds = [c.tag for c in case]
-        expected = {"fail": ["failure"], "unknown": ["error"], "muted": ["skipped"],
-                    "resolved": []}[f.status]
-        assert kinds == expected, (f.status, kinds)
+        by_case.setdefault((f.tenant, f.rule_id), []).append(f.status)
+    passing = [key for key, case in cases.items() if not [c for c in case if c.tag in RESULT_KINDS]]
+    assert passing, "passing checks are test cases"
+    for key, case in cases.items():
+        statuses = by_case.get(key, [])
+        kinds = [c.tag for c in case if c.tag in RESULT_KINDS]
+        expected = (["failure"] if "fail" in statuses else ["error"] if "unknown" in statuses
+                    else ["skipped"] if "muted" in statuses else [])
+        assert kinds == expected, (key, statuses, kinds)
+        out = case.find("system-out")
+        assert out is not None and "resource(s) checked" in (out.text or "")
+    for f in result.findings:
+        case = cases[(f.tenant, f.rule_id)]
         if f.status == "fail":
             body = case.find("failure")
             assert body is not None and f.remediation in (body.text or "")
-        if f.status == "muted":
+            assert f.resource.name in (body.text or "")
+        if f.status == "muted" and "fail" not in by_case[(f.tenant, f.rule_id)] \
+                and "unknown" not in by_case[(f.tenant, f.rule_id)]:
             skipped = case.find("skipped")
             assert skipped is not None
-            assert f.exception is not None and f.exception["owner"] in skipped.attrib["message"]
+            assert f.exception is not None and f.exception["owner"] in (skipped.text or "")
+
+
+def test_failure_bodies_are_readable_evidence_not_python_reprs(
+        result: RunResult, write: Callable[..., Path]) -> None:
+    root = _parse(write(result, "junit"))
+    bodies = [e.text or "" for e in root.iter() if e.tag in RESULT_KINDS]
+    assert bodies
+    for body in bodies:
+        assert "{'" not in body and "['" not in body and "None" not in body, body[:400]
+    text = "\n".join(bodies)
+    assert "\n  environments: " in text  # key: value lines under "evidence:"
+    assert re.search(r"\n  groups: (Admins|SOC Analysts|Automation) \(id: 3, "
+                     r"all environments: (no|unknown)\)", text)
 
 
 def test_a_tenant_not_audited_is_an_error_never_green(
@@ -124,6 +187,9 @@ def test_a_tenant_not_audited_is_an_error_never_green(
     error = case.find("error")
     assert error is not None and "HTTP 503" in error.attrib["message"]
     assert int(suite.attrib["errors"]) >= 1
+    # Only the rule about the tenant as a whole ran there: no key rule passes on it.
+    names = [c.attrib["classname"] for c in suite.iter("testcase")]
+    assert names == [f"{down.name}.collection", f"{down.name}.SOAR-AUDIT-001"]
 
 
 def test_characters_xml_cannot_hold_are_shown_escaped(write: Callable[..., Path]) -> None:
@@ -132,5 +198,71 @@ def test_characters_xml_cannot_hold_are_shown_escaped(write: Callable[..., Path]
     assert "\x00" not in text and "\x1b" not in text
     assert "\\u001b[31mred\\u0000nul" in text
     root = _parse(write(res, "junit"))
-    names = {c.attrib["name"] for c in root.iter("testcase")}
-    assert any(n.startswith(HOSTILE[1]) for n in names)  # </script>... kept exactly, escaped
+    bodies = "\n".join(e.text or "" for e in root.iter() if e.tag in RESULT_KINDS)
+    assert HOSTILE[1] in bodies  # </script>... kept exactly, escaped by the XML writer
+
+
+# -- the count of each case is the engine's own ------------------------------------------------
+def _key(i: int, **kw: object) -> ApiKey:
+    values: dict[str, object] = {"id": i, "name": f"svc-{i}", "is_system": False,
+                                 "group_ids": (2,), "role_ids": (2,),
+                                 "environments": ("EMEA",), "created_at": NOW}
+    values.update(kw)
+    return ApiKey(**values)  # type: ignore[arg-type]
+
+
+def _inventory(name: str, keys: int, *, chronicle: bool = False) -> Inventory:
+    api_keys = (*(_key(i) for i in range(keys)), _key(900, name="system", is_system=True),
+                _key(901, group_ids=(1,)), _key(902, environments=("EMEA", "APAC")))
+    extra: dict[str, object] = {}
+    if chronicle:
+        extra = {"surfaces": ("legacy", "chronicle", "iam"),
+                 "mappings": tuple(IdpMapping(f"projects/p/g/{i}", f"map {i}",
+                                              (f"group:g{i}@x.example",), (2,), ("EMEA",))
+                                   for i in range(3)),
+                 "iam_bindings": (IamBinding("roles/owner",
+                                             ("serviceAccount:a@p.iam.gserviceaccount.com",
+                                              "user:b@x.example")),)}
+    return Inventory(name, NOW, (Environment("EMEA", 1), Environment("APAC", 2)),
+                     (PermissionGroup(1, "Admins", True), PermissionGroup(2, "SOC", False)),
+                     (SocRole(1, "Administrator"), SocRole(2, "Tier 1")), api_keys,
+                     **extra)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("system_keys", [False, True])
+def test_each_case_counts_the_resources_the_engine_checked_in_that_tenant(
+        system_keys: bool, write: Callable[..., Path]) -> None:
+    config = parse_config({
+        "tenants": [{"name": n, "url": "http://127.0.0.1:9", "api_key": "k"}
+                    for n in ("legacy-only", "full", "down")],
+        "rules": {"params": {"include_system_keys": system_keys}}})
+    rules = builtin_rules()
+    inventories = {"legacy-only": _inventory("legacy-only", 7),
+                   "full": _inventory("full", 12, chronicle=True)}
+    collections = [TenantCollection(n, inv) for n, inv in inventories.items()]
+    collections.append(TenantCollection("down", None, "HTTP 503"))
+    tenants, findings, checks = evaluate(collections, Prepared(rules), config, None, NOW)
+    res = RunResult("20261126T020000Z", NOW, NOW, "0.1.0", tenants, findings,
+                    inventories=inventories, checks=checks)
+    root = _parse(write(res, "junit", ReportContext(rules=rule_catalog(rules))))
+    validate(root)
+    check_counts(root)
+    cases = _cases(root)
+    params = config.rules.params
+    for name, inv in inventories.items():
+        expected = resources_checked(inv, rules, params)
+        got = {}
+        for (tenant, rule), case in cases.items():
+            if tenant == name:
+                out = (case.find("system-out").text or "")  # type: ignore[union-attr]
+                match = CHECKED.search(out)
+                assert match, out
+                got[rule] = int(match[1])
+                fails = sum(1 for f in findings if (f.tenant, f.rule_id, f.status)
+                            == (name, rule, "fail"))
+                assert int(match[3]) == fails
+        assert got == expected
+    assert "SOAR-MAP-001" not in {r for (t, r) in cases if t == "legacy-only"}  # not applicable
+    down = {r for (t, r) in cases if t == "down"}
+    assert down == {"SOAR-AUDIT-001"}
+    assert RULES
