@@ -129,6 +129,9 @@ class Rule:
             "references": [dict(r) for r in self.references],
             "compliance": {k: list(v) for k, v in self.compliance.items()},
             "builtin": self.builtin,
+            # Each check: the resource type it is evaluated on and the surface it reads (None:
+            # every tenant), so reports can tell how many resources of a tenant it checked.
+            "checks": [{"resource": c.resource, "surface": c.surface} for c in self.checks],
         }
 
     def metadata(self) -> dict[str, Any]:
