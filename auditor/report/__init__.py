@@ -2,17 +2,18 @@
 
 ``findings.json`` and ``inventory.json`` are always written; each requested format adds its file:
 
-========  ======================  =====================================================
-format    file                    for
-========  ======================  =====================================================
-json      findings.json           scripts; always written (schema_version 1)
-html      report.html             people: self-contained page, opens offline
-csv       findings.csv            spreadsheets (formula cells neutralized)
-junit     junit.xml               CI dashboards (Jenkins junit-10.xsd shape)
-ocsf      findings.ocsf.jsonl     SIEMs (OCSF 1.5.0 Detection Finding, JSON lines)
-markdown  summary.md              a ticket or a pull request comment
-migration migration.md + .csv     the plan to replace each legacy API key (SOAR-MIG-001)
-========  ======================  =====================================================
+==========  ======================  =====================================================
+format      file                    for
+==========  ======================  =====================================================
+json        findings.json           scripts; always written (schema_version 1)
+html        report.html             people: self-contained page, opens offline
+csv         findings.csv            spreadsheets (formula cells neutralized)
+junit       junit.xml               CI dashboards (Jenkins junit-10.xsd shape)
+ocsf        findings.ocsf.jsonl     SIEMs (OCSF 1.5.0 Detection Finding, JSON lines)
+markdown    summary.md              a ticket or a pull request comment
+migration   migration.md + .csv     the plan to replace each legacy API key (SOAR-MIG-001)
+compliance  compliance.md + .csv    auditors: each framework control, pass/fail, evidence
+==========  ======================  =====================================================
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.report.base import ReportContext, Reporter
+from auditor.report.compliance_out import ComplianceReporter
 from auditor.report.csv_report import CsvReporter
 from auditor.report.html import HtmlReporter
 from auditor.report.jsonout import InventoryReporter, JsonReporter
@@ -34,7 +36,7 @@ __all__ = ["FORMATS", "REPORTERS", "ReportContext", "Reporter", "write_reports"]
 REPORTERS: dict[str, Reporter] = {
     r.name: r
     for r in (JsonReporter(), HtmlReporter(), CsvReporter(), JunitReporter(), OcsfReporter(),
-              MarkdownReporter(), MigrationReporter())
+              MarkdownReporter(), MigrationReporter(), ComplianceReporter())
 }
 FORMATS: tuple[str, ...] = tuple(REPORTERS)
 _ALWAYS: tuple[Reporter, ...] = (REPORTERS["json"], InventoryReporter())

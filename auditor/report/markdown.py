@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from auditor.engine.findings import SEVERITIES, Finding
-from auditor.report.base import ReportContext, atomic_text
+from auditor.report.base import ReportContext, RuleDoc, atomic_text, rule_docs
 from auditor.report.migration import build_plan, when_text
 from auditor.report.trend import series
 from auditor.report.views import auth_label, finding_order, tenant_views
@@ -31,6 +32,42 @@ def md_escape(value: object) -> str:
     inside a line (a table cell, after a list marker)."""
     text = _SPACE.sub(" ", "" if value is None else str(value)).strip()
     return _MD_SPECIAL.sub(r"\\\1", term_safe(text))
+
+
+def md_link(title: object, url: str) -> str:
+    """A link to an https page: the title escaped, the URL percent-encoded inside <...> (no
+    space, <, >, backslash or line break can end it). Anything but https:// stays plain text."""
+    if not url.startswith("https://"):
+        return md_escape(title)
+    return f"[{md_escape(title)}](<{quote(url, safe=_URL_SAFE)}>)"
+
+
+_URL_SAFE = ":/?#@!$&'()*+,;=%~-._"
+TOP_RULES = 8
+
+
+def _rules_section(result: RunResult, context: ReportContext) -> list[str]:
+    """Why the failing rules matter and where to read more (the catalog's risk, references)."""
+    docs = rule_docs(context)
+    failing: dict[str, list[Finding]] = {}
+    for f in sorted(result.findings, key=finding_order):
+        if f.status == "fail":
+            failing.setdefault(f.rule_id, []).append(f)
+    if not failing:
+        return []
+    lines = ["### Why it matters", ""]
+    for rule_id, found in list(failing.items())[:TOP_RULES]:
+        doc = docs.get(rule_id, RuleDoc())
+        line = (f"- **{md_escape(rule_id)}** {md_escape(found[0].title)} "
+                f"({found[0].severity}, {len(found)} failing)")
+        if doc.risk:
+            line += f": {md_escape(doc.risk)}"
+        if doc.references:
+            line += " — " + ", ".join(md_link(r.title, r.url) for r in doc.references)
+        lines.append(line)
+    if len(failing) > TOP_RULES:
+        lines.append(f"- …and {len(failing) - TOP_RULES} more rules in report.html (By rule).")
+    return [*lines, ""]
 
 
 def _key(f: Finding) -> str:
@@ -112,6 +149,7 @@ def render(result: RunResult, context: ReportContext) -> str:
                   f"| {t.tally.by_severity['critical']} | {t.tally.by_severity['high']} |"
                   for t in busiest]
         lines.append("")
+    lines += _rules_section(result, context)
     lines += _legacy(result, context)
     google = [t.name for t in result.tenants if t.auth == "google"]
     if google:

@@ -44,6 +44,7 @@ def test_every_format_writes_its_file(tmp_path: Path, result: RunResult) -> None
     assert [p.name for p in paths] == [
         "findings.json", "inventory.json", "report.html", "findings.csv", "junit.xml",
         "findings.ocsf.jsonl", "summary.md", "migration.md", "migration.csv",
+        "compliance.md", "compliance.csv",
     ]
     assert all(p.stat().st_size > 0 for p in paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temp
@@ -84,7 +85,7 @@ def test_evidence_values_json_has_no_type_for_are_written(tmp_path: Path) -> Non
 def test_a_run_that_audited_nothing_still_reports(tmp_path: Path) -> None:
     res = RunResult("20261126T020000Z", NOW, None, "0.1.0", tenants=[], findings=[])
     paths = write_reports(res, tmp_path, list(FORMATS), ReportContext(rules=RULES))
-    assert len(paths) == 9
+    assert len(paths) == 11
     html = (tmp_path / "report.html").read_text("utf-8")
     assert "Audit FAILED" in html and "Nothing was audited" in html
     assert "Audit FAILED: nothing was audited" in (tmp_path / "summary.md").read_text("utf-8")

@@ -63,3 +63,22 @@ def test_summary_counts_and_top_new_findings(write: Callable[..., Path]) -> None
     assert len(table) == 2 + 15
     assert table[2].startswith("| Critical |")  # most severe first
     assert len(md.splitlines()) < 60  # ticket-sized
+
+
+def test_summary_says_why_the_failing_rules_matter_with_their_references() -> None:
+    from report_factory import RULE_BY_ID
+
+    res = build_result(120, failed_tenant=False)
+    md = render(res, ReportContext(rules=RULES))
+    html = GFM.render(md)
+    section = md[md.index("### Why it matters"):].split("\n\n")[1]
+    failing = {f.rule_id for f in res.findings if f.status == "fail"}
+    shown = [line for line in section.splitlines() if line.startswith("- **")]
+    assert len(shown) == min(len(failing), 8)
+    top = shown[0]
+    rule = RULE_BY_ID[top.split("**")[1].replace("\\", "")]
+    assert f'href="{rule["references"][0]["url"]}"' in html
+    assert "<b>unless</b>" not in html and "&lt;b&gt;unless&lt;/b&gt;" in html  # text, not markup
+    # Only https links: a catalog entry with another scheme is shown as its title, no link.
+    odd = [{**r, "references": [{"title": "x", "url": "javascript:alert(1)"}]} for r in RULES]
+    assert "javascript:" not in render(res, ReportContext(rules=odd))
