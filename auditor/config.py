@@ -26,8 +26,9 @@ from pydantic import (
 from auditor.logs import register_secret
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
-Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown", "migration"]
-FORMATS: tuple[Format, ...] = ("html", "json", "csv", "junit", "ocsf", "markdown", "migration")
+Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown", "migration", "compliance"]
+FORMATS: tuple[Format, ...] = ("html", "json", "csv", "junit", "ocsf", "markdown", "migration",
+                               "compliance")
 
 
 def _default_formats() -> list[Format]:
