@@ -1,13 +1,15 @@
-"""The configuration file: pydantic models, ``${VAR}`` and ``*_file`` secrets, one clear error.
+"""The configuration file: pydantic models, ``${VAR}`` and ``*_file`` secrets, clear errors.
 
 Secrets are resolved here and nowhere else; each one is registered with :mod:`auditor.logs` so that
 no log line can carry it, and held as ``SecretStr`` so that no repr or error message shows it.
+Every file a tenant or Slack names (``*_file``, ``ca_bundle``, ``google_credentials_file``) is
+resolved relative to the configuration file's folder, like every other path in it (the
+validation context's ``base``).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import re
 from datetime import date
 from pathlib import Path
@@ -18,12 +20,24 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from auditor.configcheck import (
+    check_service_url,
+    existing_file,
+    is_loopback_host,
+    read_secret_file,
+    resolve_file,
+)
 from auditor.logs import register_secret
+
+__all__ = ["ConfigError", "check_service_url", "is_loopback_host", "load_config", "parse_config",
+           "resolve_file", "resolve_path"]
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown", "migration", "compliance"]
@@ -36,43 +50,17 @@ def _default_formats() -> list[Format]:
 
 
 class ConfigError(Exception):
-    """A configuration problem: one line naming the file, the field and what is wrong."""
+    """A configuration problem. ``errors``: each problem found, one line each naming the file,
+    the line, the field and what is wrong; the message holds all of them (``; ``-separated)."""
+
+    def __init__(self, message: str | list[str]) -> None:
+        errors = [message] if isinstance(message, str) else list(message)
+        super().__init__("; ".join(errors))
+        self.errors = errors
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_service_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("must be an https:// URL with a host name")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError("must be https:// (plain http:// is accepted only for loopback hosts)")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials; use api_key or api_key_file")
-    return url.rstrip("/")
-
-
-def _read_secret_file(path: str, field: str) -> str:
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"{field}: cannot read {path}: {exc.strerror}") from None
-    if not value:
-        raise ValueError(f"{field}: {path} is empty")
-    return value
 
 
 class ChronicleConfig(_Strict):
@@ -100,10 +88,8 @@ class ChronicleConfig(_Strict):
 
     @field_validator("google_credentials_file")
     @classmethod
-    def _exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"file not found: {value}")
-        return value
+    def _exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return existing_file(value, info)
 
     @property
     def base_url(self) -> str:
@@ -135,13 +121,18 @@ class TenantConfig(_Strict):
 
     @field_validator("ca_bundle", "google_credentials_file")
     @classmethod
-    def _exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"file not found: {value}")
-        return value
+    def _exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return existing_file(value, info)
+
+    @field_validator("api_key_file")
+    @classmethod
+    def _relative(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return resolve_file(value, info)
 
     @model_validator(mode="after")
-    def _key(self) -> TenantConfig:
+    def _key(self, info: ValidationInfo) -> TenantConfig:
+        if (info.context or {}).get("store_only"):
+            return self  # a name only, for reading the store: no secret is resolved
         if self.url is None:
             if self.chronicle is None:
                 raise ValueError("a tenant needs url (the legacy SOAR API), chronicle, or both")
@@ -153,7 +144,7 @@ class TenantConfig(_Strict):
                 raise ValueError("give api_key or api_key_file, not both")
             if self.api_key_file is not None:
                 object.__setattr__(
-                    self, "api_key", SecretStr(_read_secret_file(self.api_key_file, "api_key_file"))
+                    self, "api_key", SecretStr(read_secret_file(self.api_key_file, "api_key_file"))
                 )
             if self.api_key is None or not self.api_key.get_secret_value().strip():
                 raise ValueError("api_key (or api_key_file) is required when auth is appkey")
@@ -207,13 +198,18 @@ class SlackRoute(_Strict):
     webhook_url_file: str | None = None
     report_url: str | None = None  # linked from this route's messages (the full report is not)
 
+    @field_validator("webhook_url_file")
+    @classmethod
+    def _relative(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return resolve_file(value, info)
+
     @model_validator(mode="after")
     def _target(self) -> SlackRoute:
         if self.webhook_url_file is not None:
             object.__setattr__(
                 self,
                 "webhook_url",
-                SecretStr(_read_secret_file(self.webhook_url_file, "webhook_url_file")),
+                SecretStr(read_secret_file(self.webhook_url_file, "webhook_url_file")),
             )
         if (self.channel is None) == (self.webhook_url is None):
             raise ValueError("a route needs exactly one of channel or webhook_url")
@@ -254,10 +250,13 @@ class SlackConfig(_Strict):
 
     @field_validator("ca_bundle")
     @classmethod
-    def _ca_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"file not found: {value}")
-        return value
+    def _ca_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return existing_file(value, info)
+
+    @field_validator("webhook_url_file", "bot_token_file")
+    @classmethod
+    def _relative(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return resolve_file(value, info)
 
     @field_validator("api_base_url")
     @classmethod
@@ -272,7 +271,7 @@ class SlackConfig(_Strict):
                 if getattr(self, name) is not None:
                     raise ValueError(f"give {name} or {name}_file, not both")
                 object.__setattr__(
-                    self, name, SecretStr(_read_secret_file(file_value, f"{name}_file"))
+                    self, name, SecretStr(read_secret_file(file_value, f"{name}_file"))
                 )
         if self.webhook_url is None and self.bot_token is None:
             raise ValueError("needs webhook_url, or bot_token with channel")
@@ -318,12 +317,13 @@ class ScheduleConfig(_Strict):
             )
         from apscheduler.triggers.cron import CronTrigger
 
-        from auditor.crontab import crontab_fields
+        from auditor.crontab import check_fires, crontab_fields
 
         try:
             CronTrigger(**crontab_fields(value), timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        check_fires(value)
         return value
 
     @field_validator("timezone")
@@ -347,9 +347,23 @@ class Config(_Strict):
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     slack: SlackConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    max_concurrent_tenants: Annotated[int, Field(ge=1, le=64)] = 8
+    max_concurrent_tenants: Annotated[int, Field(ge=1, le=256)] = 32
     # Where the file was read from (relative paths in it are relative to its folder).
     source: str | None = None
+    # What loading noticed without refusing it (a literal secret in the file), one line each.
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+    # Loaded for the commands that only read the state store: tenants and slack not checked.
+    _store_only: bool = PrivateAttr(default=False)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
+
+    @property
+    def store_only(self) -> bool:
+        """True when loaded with ``store_only``: tenants and Slack were not checked (no secret
+        resolved); good for history and report, refused by an audit."""
+        return self._store_only
 
     @field_validator("tenants")
     @classmethod
@@ -373,18 +387,24 @@ class Config(_Strict):
 
 
 def parse_config(data: Any, *, source: str = "<config>", text: str | None = None,
-                 env: dict[str, str] | None = None) -> Config:
+                 env: dict[str, str] | None = None, store_only: bool = False) -> Config:
     """Validate a parsed YAML document (``${VAR}`` expanded from ``env`` or the environment)."""
     from auditor.configfile import parse_document
 
-    return parse_document(data, source=source, text=text, env=env)
+    return parse_document(data, source=source, text=text, env=env, store_only=store_only)
 
 
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
-    """Read and validate a configuration file; ConfigError names file, line, field, problem."""
+def load_config(path: str | Path, env: dict[str, str] | None = None, *,
+                store_only: bool = False) -> Config:
+    """Read and validate a configuration file; ConfigError lists every problem, each naming
+    file, line, field and problem.
+
+    ``store_only``: for the commands that only read the state store (history, report): the
+    tenants and slack sections are not checked and none of their secrets is resolved (an unset
+    ``${VAR}`` there is no error); the rest is checked as usual."""
     from auditor.configfile import load_file
 
-    return load_file(path, env=env)
+    return load_file(path, env=env, store_only=store_only)
 
 
 def resolve_path(config: Config, value: str) -> Path:

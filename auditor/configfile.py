@@ -1,113 +1,167 @@
-"""Reading the configuration file: YAML, ``${VAR}`` expansion, and one clear error naming the
-file, the line and the field (the models themselves are in :mod:`auditor.config`)."""
+"""Reading the configuration file: the safe YAML loader (:mod:`auditor.yamlsrc`), ``${VAR}``
+expansion, and every problem of the file at once, each one line naming the file, the line and the
+field (the models themselves are in :mod:`auditor.config`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from auditor.config import Config, ConfigError
+from auditor import yamlsrc
+from auditor.config import Config, ConfigError, TenantConfig
+
+log = logging.getLogger("auditor.config")
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Secrets written as literal values are accepted, with a warning: they belong in ${VAR} or the
+# *_file next to them.
+_SECRETS = {"api_key": "api_key_file", "webhook_url": "webhook_url_file",
+            "bot_token": "bot_token_file"}
+# Sections that the commands reading only the state store (history, report) do not need.
+_NOT_FOR_THE_STORE = ("tenants", "slack")
+Loc = tuple[Any, ...]
 
 
-def _expand(node: Any, path: str, env: dict[str, str]) -> Any:
+class _Reading:
+    """What one validation of a document found: problems (line, field, message), warnings, and
+    the values whose ``${VAR}`` is unset (their own errors would only repeat that)."""
+
+    def __init__(self, source: str, data: Any, env: dict[str, str]) -> None:
+        self.source = source
+        self.data = data
+        self.env = env
+        self.problems: list[tuple[int, str, str]] = []
+        self.warnings: list[str] = []
+        self.unset: list[Loc] = []
+
+    def where(self, loc: Loc) -> str:
+        line = yamlsrc.line_of(self.data, loc)
+        return f"{self.source}:{line}" if line else self.source
+
+    def problem(self, loc: Loc, message: str) -> None:
+        line = yamlsrc.line_of(self.data, loc) or 0
+        entry = (line, yamlsrc.dotted(loc) or "(top level)", message)
+        if entry not in self.problems:
+            self.problems.append(entry)
+
+    def error(self) -> ConfigError:
+        ordered = sorted(self.problems, key=lambda p: p[0])  # stable: same line, found order
+        return ConfigError([
+            f"{self.source}:{line}: {field}: {msg}" if line else f"{self.source}: {field}: {msg}"
+            for line, field, msg in ordered
+        ])
+
+    def caused_by_unset(self, loc: Loc) -> bool:
+        return bool(loc) and any(u[: len(loc)] == loc for u in self.unset)
+
+
+def _expand(node: Any, loc: Loc, reading: _Reading) -> Any:
     if isinstance(node, dict):
-        return {k: _expand(v, f"{path}.{k}" if path else str(k), env) for k, v in node.items()}
+        return {k: _expand(v, (*loc, k), reading) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand(v, f"{path}[{i}]", env) for i, v in enumerate(node)]
-    if isinstance(node, str):
+        return [_expand(v, (*loc, i), reading) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+    missing = [m.group(1) for m in _VAR.finditer(node) if m.group(1) not in reading.env]
+    if missing:
+        names = ", ".join(dict.fromkeys(missing))
+        verb = "is" if len(set(missing)) == 1 else "are"
+        reading.problem(loc, f"environment variable {names} {verb} not set")
+        reading.unset.append(loc)
+        return node
+    if loc and loc[-1] in _SECRETS and "${" not in node and not reading.source.startswith("<"):
+        reading.warnings.append(
+            f"{reading.where(loc)}: {yamlsrc.dotted(loc)}: a secret written into the file "
+            f"(accepted); secrets belong in ${{VAR}} or {_SECRETS[loc[-1]]}"
+        )
+    return _VAR.sub(lambda m: reading.env[m.group(1)], node)
 
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                raise ConfigError(f"{path}: environment variable {name} is not set")
-            return env[name]
 
-        return _VAR.sub(sub, node)
-    return node
+def _pydantic_loc(loc: tuple[Any, ...]) -> Loc:
+    """pydantic's location without its own steps (``function-after[_key(), TenantConfig]``)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or "(" in p)))
 
 
-def _lines(text: str) -> dict[str, int]:
-    """Field path -> line number, to point errors at the right line."""
-    out: dict[str, int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return out
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown setting"
+    if err["type"] == "missing":
+        return "is required"
+    return str(err["msg"]).removeprefix("Value error, ")
 
-    def walk(node: yaml.Node, path: str) -> None:
-        out.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = f"{path}.{key.value}" if path else str(key.value)
-                out[sub] = key.start_mark.line + 1
-                walk(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, f"{path}[{i}]")
 
-    if root is not None:
-        walk(root, "")
+def _store_only(data: dict[Any, Any]) -> dict[Any, Any]:
+    """The document for reading the store: tenants reduced to their names (not validated, no
+    secret read), no Slack."""
+    out = {k: v for k, v in data.items() if k != "slack"}
+    tenants = data.get("tenants")
+    if isinstance(tenants, list) and tenants:
+        out["tenants"] = [
+            TenantConfig.model_construct(
+                name=str(t.get("name", f"tenant-{i + 1}")) if isinstance(t, dict)
+                else f"tenant-{i + 1}")
+            for i, t in enumerate(tenants)
+        ]
     return out
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
 def parse_document(data: Any, *, source: str = "<config>", text: str | None = None,
-                 env: dict[str, str] | None = None) -> Config:
+                   env: dict[str, str] | None = None, store_only: bool = False) -> Config:
+    """Validate one parsed configuration document; ConfigError lists every problem found."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must hold a YAML mapping (tenants:, rules:, ...)")
-    expanded = _expand(data, "", dict(os.environ) if env is None else env)
+    if text is not None and not isinstance(data, yamlsrc.LDict):
+        try:  # the lines of a document parsed elsewhere
+            lines: Any = yamlsrc.load(text)
+        except yamlsrc.YamlError:
+            lines = None
+    else:
+        lines = data
+    reading = _Reading(source, lines, dict(os.environ) if env is None else env)
+    document = _store_only(data) if store_only else data
+    expanded: dict[Any, Any] = {}
+    for key, value in document.items():
+        if store_only and key in _NOT_FOR_THE_STORE:
+            expanded[key] = value
+        else:
+            expanded[key] = _expand(value, (key,), reading)
     expanded["source"] = source
+    real_file = not source.startswith("<")
+    context: dict[str, Any] = {"store_only": store_only}
+    if real_file:
+        context["base"] = str(Path(source).parent)
+    config: Config | None = None
     try:
-        return Config.model_validate(expanded)
+        config = Config.model_validate(expanded, context=context)
     except ValidationError as exc:
-        lines = _lines(text) if text else {}
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if p not in ("function-after[_key(), TenantConfig]",))
-        path = _loc(loc)
-        # The nearest ancestor that has a line.
-        line = None
-        probe = path
-        while probe and line is None:
-            line = lines.get(probe)
-            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
-            probe = "" if shorter == probe else shorter
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
-        elif err["type"] == "missing":
-            msg = "is required"
-        where = f"{source}:{line}" if line else source
-        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{where}: {path or '(top level)'}: {msg}{more}") from None
+        for err in exc.errors():
+            loc = _pydantic_loc(tuple(err["loc"]))
+            if not reading.caused_by_unset(loc):
+                reading.problem(loc, _message(err))
+    if reading.problems or config is None:
+        raise reading.error()
+    config._warnings = reading.warnings
+    config._store_only = store_only
+    return config
 
 
-def load_file(path: str | Path, env: dict[str, str] | None = None) -> Config:
+def load_file(path: str | Path, env: dict[str, str] | None = None, *,
+              store_only: bool = False) -> Config:
+    """Read, parse and validate a configuration file (warnings are logged, one line each)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = yamlsrc.load(yamlsrc.read_text(file))
     except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the configuration: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
-    return parse_document(data, source=str(file), text=text, env=env)
+        raise ConfigError(
+            f"{file}: cannot read the configuration: {exc.strerror or exc}") from None
+    except yamlsrc.YamlError as exc:
+        raise ConfigError(exc.where(str(file))) from None
+    config = parse_document(data, source=str(file), env=env, store_only=store_only)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    return config

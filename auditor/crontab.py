@@ -140,6 +140,16 @@ class CrontabTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships 
 INTERVAL_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def check_fires(expr: str) -> None:
+    """ValueError when a crontab expression is valid but never fires (``0 2 30 2 *``: February
+    has no 30th). Looked for from a fixed origin (never today): a 5-field crontab has no year,
+    so what fires at all fires within a few years of any date."""
+    trigger = CrontabTrigger(expr, "UTC")
+    if trigger.get_next_fire_time(None, INTERVAL_ORIGIN) is None:
+        raise ValueError(f"{' '.join(expr.split())!r} never fires (that day of the month does "
+                         "not occur in the months given); the scheduler would never audit")
+
+
 def interval_trigger(seconds: float) -> Any:
     """Every ``seconds``, on slots aligned to a fixed origin (for tests and quick trials)."""
     return IntervalTrigger(seconds=seconds, start_date=INTERVAL_ORIGIN, timezone=UTC)

@@ -44,6 +44,9 @@ class ExceptionStatus:
 
     expired: list[dict[str, Any]] = field(default_factory=list)
     unused: list[dict[str, Any]] = field(default_factory=list)
+    # Entries that mute everything (any rule, tenant and key), whatever their state: each with
+    # "broad": true, "state" (active | expired | unused) and "muted" (findings it muted).
+    broad: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -98,7 +101,8 @@ class RunResult:
             "tenants": [t.to_dict() for t in self.tenants],
             "summary": self.summary(),
             "findings": [f.to_dict() for f in self.findings],
-            "exceptions": {"expired": self.exceptions.expired, "unused": self.exceptions.unused},
+            "exceptions": {"broad": self.exceptions.broad, "expired": self.exceptions.expired,
+                           "unused": self.exceptions.unused},
             "drift": [
                 {"endpoint": d.endpoint, "field": d.field, "detail": d.detail} for d in self.drift
             ],

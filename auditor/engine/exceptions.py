@@ -19,6 +19,7 @@ What an entry does:
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,23 +29,24 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from auditor import yamlsrc
 from auditor.config import ConfigError
-from auditor.engine import yamlsrc
 from auditor.engine.findings import Finding
 from auditor.engine.rules import AUDIT_RULE_ID
 from auditor.result import ExceptionStatus
+
+log = logging.getLogger("auditor.exceptions")
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 _KEY_ID = re.compile(r"^id:\s*(\d+)$")
 
 
 class ExceptionsError(ConfigError):
-    """The exceptions file is invalid; ``errors`` lists every ``file:line: message``."""
+    """The exceptions file is invalid; ``errors`` lists every ``file:line: message`` (all of
+    them are in the message too)."""
 
     def __init__(self, errors: list[str]) -> None:
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(errors[0] + more)
-        self.errors = errors
+        super().__init__(errors)
 
 
 class _Entry(BaseModel):
@@ -130,6 +132,14 @@ class ExceptionEntry:
     def expired(self, today: date) -> bool:
         return today > self.expires
 
+    @property
+    def broad(self) -> bool:
+        """The entry mutes every failing finding it can: any rule, any tenant, any key and
+        resource (``rule: '*'`` with nothing narrowing it, or only ``'*'`` globs)."""
+        return (_everything(self.rule) and _everything(self.tenant)
+                and (self.key is None or _everything(self.key))
+                and (self.resource is None or _everything(self.resource)))
+
     def matches_rule(self, rule_id: str) -> bool:
         return self._rule_rx.match(rule_id.upper()) is not None
 
@@ -169,7 +179,15 @@ class ExceptionEntry:
         }
         if self.resource is not None:
             out["resource"] = self.resource
+        if self.broad:
+            out["broad"] = True
         return out
+
+
+def _everything(glob: str) -> bool:
+    """A glob that matches every name: only ``*`` (and blanks)."""
+    stripped = glob.strip()
+    return bool(stripped) and set(stripped) == {"*"}
 
 
 def parse_exceptions(text: str, source: str = "<exceptions>") -> list[ExceptionEntry]:
@@ -179,7 +197,12 @@ def parse_exceptions(text: str, source: str = "<exceptions>") -> list[ExceptionE
     try:
         data = yamlsrc.load(text)
     except yamlsrc.YamlError as exc:
-        raise ExceptionsError([f"{where(exc.line)}: {exc.message}"]) from None
+        path = exc.path
+        if path and isinstance(path[0], int):  # an entry: name it as the other errors do
+            field = yamlsrc.dotted(path[1:])
+            what = f"entry {path[0] + 1}: " + (f"{field}: " if field else "")
+            raise ExceptionsError([f"{where(exc.line)}: {what}{exc.message}"]) from None
+        raise ExceptionsError([f"{where(exc.line)}: {exc.text}"]) from None
     if data is None:
         return []
     if not isinstance(data, list):
@@ -216,6 +239,12 @@ def parse_exceptions(text: str, source: str = "<exceptions>") -> list[ExceptionE
                                       model.owner, model.expires, where(line), model.resource))
     if errors:
         raise ExceptionsError(errors)
+    for entry in entries:
+        if entry.broad:
+            log.warning("%s: this exception mutes every failing finding of every rule, tenant "
+                        "and key until %s (rule: %r with nothing narrowing it); name the rule, "
+                        "tenant or key it is for", entry.source, entry.expires.isoformat(),
+                        entry.rule)
     return entries
 
 
@@ -223,10 +252,12 @@ def load_exceptions(path: str | Path) -> list[ExceptionEntry]:
     """Read and validate an exceptions file; raise :class:`ExceptionsError` (exit 2)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
+        text = yamlsrc.read_text(file)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ExceptionsError([f"{file}: cannot read the exceptions file: {reason}"]) from None
+    except yamlsrc.YamlError as exc:
+        raise ExceptionsError([exc.where(str(file))]) from None
     return parse_exceptions(text, str(file))
 
 
@@ -237,6 +268,7 @@ def apply_exceptions(
     unused entries."""
     used = [False] * len(entries)
     would_match = [0] * len(entries)
+    muted_by = [0] * len(entries)
     by_rule: dict[str, list[int]] = {}
     by_tenant: dict[tuple[int, str], bool] = {}
     for finding in findings:
@@ -260,11 +292,18 @@ def apply_exceptions(
             if finding.status == "fail" and finding.exception is None:
                 finding.status = "muted"
                 finding.exception = entry.to_dict()
+                muted_by[i] += 1
     status = ExceptionStatus()
-    for i, entry in enumerate(entries):
+    # Broad entries first: a waiver that mutes everything must not hide among the others.
+    for i in sorted(range(len(entries)), key=lambda i: not entries[i].broad):
+        entry = entries[i]
         if entry.expired(today):
             status.expired.append({**entry.to_dict(), "source": entry.source,
                                    "would_match": would_match[i]})
         elif not used[i]:
             status.unused.append({**entry.to_dict(), "source": entry.source})
+        if entry.broad:
+            state = ("expired" if entry.expired(today) else "active" if used[i] else "unused")
+            status.broad.append({**entry.to_dict(), "source": entry.source, "state": state,
+                                 "muted": muted_by[i]})
     return status

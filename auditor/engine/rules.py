@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from auditor import yamlsrc
 from auditor.config import ConfigError
-from auditor.engine import yamlsrc
 from auditor.engine.checks import Check, compile_check
 from auditor.engine.conditions import Condition
 from auditor.engine.findings import Severity
@@ -203,9 +203,14 @@ def _path_sources(paths: Iterable[str | Path], skip: set[Path]) -> list[_Source]
             if file.resolve() in skip:
                 continue  # the built-in pack itself, named again
             try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                out.append(_Source(str(file), None, False, f"cannot read: {exc}"))
+                text = yamlsrc.read_text(file)
+            except OSError as exc:
+                out.append(_Source(str(file), None, False,
+                                   f"cannot read: {exc.strerror or exc}"))
+                continue
+            except yamlsrc.YamlError as exc:
+                name = f"{file}:{exc.line}" if exc.line else str(file)
+                out.append(_Source(name, None, False, exc.text))
                 continue
             out.append(_Source(str(file), text, False, real_path=file.resolve()))
     return out
@@ -242,7 +247,7 @@ def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
     try:
         data = yamlsrc.load(source.text)
     except yamlsrc.YamlError as exc:
-        return None, [f"{where(exc.line)}: {exc.message}"]
+        return None, [f"{where(exc.line)}: {exc.text}"]
     if not isinstance(data, dict):
         return None, [f"{where(1)}: a rule file holds one rule: a mapping with id, title, ..."]
     try:

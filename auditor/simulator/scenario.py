@@ -14,15 +14,16 @@ detail. ``phases`` are named sets of changes applied to the base data (not cumul
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from auditor import yamlsrc
 from auditor.simulator.spec import (
     BASE_PHASE,
     ENDPOINTS,
@@ -262,14 +263,20 @@ class Scenario:
 
 
 # -- loading --------------------------------------------------------------------------------------
+MAX_SCENARIO_BYTES = 256 * 1024 * 1024  # a capture of a very large tenant fits
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; a bad file raises ScenarioError naming file:line and
-    field."""
+    """Read and validate a scenario file (the safe YAML loader: no duplicate keys, no alias
+    bombs, UTF-8 only); a bad file raises ScenarioError naming file:line and field."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = yamlsrc.read_text(file, MAX_SCENARIO_BYTES)
     except OSError as exc:
-        raise ScenarioError(f"{file}: cannot read the scenario: {exc.strerror}") from None
+        raise ScenarioError(
+            f"{file}: cannot read the scenario: {exc.strerror or exc}") from None
+    except yamlsrc.YamlError as exc:
+        raise ScenarioError(exc.where(str(file))) from None
     return _from_text(text, str(file))
 
 
@@ -286,36 +293,46 @@ def builtin_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+# The document _from_text just parsed, so that _line_numbers need not parse it again.
+_parsed = threading.local()
+
+
 def _from_text(text: str, source: str) -> Scenario:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ScenarioError(f"{where}: not valid YAML: {problem}") from None
-    return Scenario.from_dict(data, source=source, text=text)
+        data = yamlsrc.load(text)
+    except yamlsrc.YamlError as exc:
+        raise ScenarioError(exc.where(source)) from None
+    _parsed.last = (text, data)
+    try:
+        return Scenario.from_dict(yamlsrc.plain(data), source=source, text=text)
+    finally:
+        _parsed.last = None
 
 
 def _line_numbers(text: str) -> dict[tuple[str | int, ...], int]:
     out: dict[tuple[str | int, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return out
+    last = getattr(_parsed, "last", None)
+    if last is not None and last[0] is text:
+        root = last[1]
+    else:
+        try:
+            root = yamlsrc.load(text)
+        except yamlsrc.YamlError:
+            return out
 
-    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
-        out.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                out[(*path, str(key.value))] = key.start_mark.line + 1
-                walk(value, (*path, str(key.value)))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
+    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, yamlsrc.LDict):
+            out.setdefault(path, node.line)
+            for key, value in node.items():
+                out[(*path, str(key))] = node.key_lines[key]
+                walk(value, (*path, str(key)))
+        elif isinstance(node, yamlsrc.LList):
+            out.setdefault(path, node.line)
+            for i, item in enumerate(node):
+                out.setdefault((*path, i), node.item_lines[i])
                 walk(item, (*path, i))
 
-    if root is not None:
-        walk(root, ())
+    walk(root, ())
     return out
 
 

@@ -107,7 +107,8 @@ def result_from_dict(
         findings=[Finding.from_dict(f) for f in doc.get("findings", [])],
         inventories=dict(inventories or {}),
         exceptions=ExceptionStatus(
-            expired=list(exceptions.get("expired", [])), unused=list(exceptions.get("unused", []))
+            expired=list(exceptions.get("expired", [])), unused=list(exceptions.get("unused", [])),
+            broad=list(exceptions.get("broad", [])),
         ),
         drift=[
             DriftNote(endpoint=d["endpoint"], field=d["field"], detail=d["detail"])

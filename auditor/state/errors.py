@@ -20,3 +20,9 @@ class RunNotFound(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "run not found"
+
+
+class OutputsNotWritten(StoreError):
+    """The run's outputs (the reports folder) could not be written: the run is recorded as
+    "failed" with no results, or nothing was audited. Exit 3, like a store that cannot be used:
+    the results are not kept."""

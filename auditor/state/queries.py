@@ -17,6 +17,7 @@ from auditor.result import RunPoint, RunResult
 from auditor.soar.models import Inventory
 from auditor.state import codec
 from auditor.state.errors import RunNotFound, StoreError
+from auditor.state.rows import BadRow, left_out, raw, read_json, read_time
 from auditor.state.schema import environments_seen, runs, tenant_runs, tenants
 
 FINISHED = ("complete", "incomplete", "failed")
@@ -77,14 +78,18 @@ class RunSummary:
 def tenant_history(conn: Connection, tenant: str) -> TenantHistory:
     row = conn.execute(
         sa.select(
-            tenants.c.first_complete_audit_at,
-            tenants.c.last_complete_audit_at,
+            raw(tenants.c.first_complete_audit_at),
+            raw(tenants.c.last_complete_audit_at),
             tenants.c.last_complete_run_id,
         ).where(tenants.c.name == tenant)
     ).first()
     if row is None:
         return TenantHistory()
-    first_at, last_at, run_id = row
+    where = f"tenants row {tenant!r}"
+    first_at = read_time(row[0], where, "first_complete_audit_at")
+    last_at = read_time(row[1], where, "last_complete_audit_at")
+    run_id = row[2]
+    assert first_at is not None and last_at is not None
     blob = conn.execute(
         sa.select(tenant_runs.c.inventory).where(
             tenant_runs.c.run_id == run_id, tenant_runs.c.tenant == tenant
@@ -92,11 +97,14 @@ def tenant_history(conn: Connection, tenant: str) -> TenantHistory:
     ).scalar()
     if blob is None:
         raise StoreError(f"state: the snapshot of tenant {tenant!r} (run {run_id}) is missing")
-    env_rows = conn.execute(
-        sa.select(environments_seen.c.name, environments_seen.c.first_seen).where(
-            environments_seen.c.tenant == tenant
+    env_rows = [
+        (name, read_time(seen, f"environments_seen row ({tenant!r}, {name!r})", "first_seen"))
+        for name, seen in conn.execute(
+            sa.select(environments_seen.c.name, raw(environments_seen.c.first_seen)).where(
+                environments_seen.c.tenant == tenant
+            )
         )
-    )
+    ]
     previous = codec.unpack_inventory(blob)
     mapping_first_seen, mapping_first_seen_by = _mapping_first_seen(
         conn, tenant, previous, run_id, first_at
@@ -105,7 +113,7 @@ def tenant_history(conn: Connection, tenant: str) -> TenantHistory:
         previous_inventory=previous,
         previous_audit_at=last_at,
         first_complete_audit_at=first_at,
-        env_first_seen={name: seen for name, seen in env_rows},
+        env_first_seen={name: seen for name, seen in env_rows if seen is not None},
         mapping_first_seen=mapping_first_seen,
         mapping_first_seen_by=mapping_first_seen_by,
     )
@@ -125,17 +133,20 @@ def _mapping_first_seen(
     alive = {m.name for m in previous.mappings}
     exact: dict[str, datetime] = {}
     rows = conn.execute(
-        sa.select(tenant_runs.c.run_id, tenant_runs.c.collected_at, tenant_runs.c.counts)
+        sa.select(tenant_runs.c.run_id, raw(tenant_runs.c.collected_at), tenant_runs.c.counts)
         .where(tenant_runs.c.tenant == tenant, tenant_runs.c.status == "ok",
                tenant_runs.c.inventory.is_not(None))
         .order_by(tenant_runs.c.collected_at.desc())
     ).all()
     newer: datetime | None = None  # the audit after the one looked at (all entries listed)
-    for run_id, collected_at, counts in rows:
+    for run_id, stored_at, counts in rows:
+        where = f"tenant_runs row ({run_id!r}, {tenant!r})"
+        collected_at = read_time(stored_at, where, "collected_at")
+        assert collected_at is not None
         listed: set[str] = set()
         if run_id == last_run_id:
             listed = alive
-        elif json.loads(counts or "{}").get("idp_mappings"):  # read Group Mapping, listed some
+        elif (read_json(counts or "{}", where, "counts") or {}).get("idp_mappings"):
             older = conn.execute(
                 sa.select(tenant_runs.c.inventory).where(
                     tenant_runs.c.run_id == run_id, tenant_runs.c.tenant == tenant)
@@ -216,7 +227,7 @@ def run_points(
 ) -> list[RunPoint]:
     query = sa.select(
         runs.c.id,
-        runs.c.started_at,
+        raw(runs.c.started_at),
         runs.c.status,
         runs.c.failing,
         runs.c.by_severity,
@@ -224,24 +235,33 @@ def run_points(
         runs.c.resolved,
     )
     query = _run_filter(query, until, include_unfinished)
+    if not include_unfinished:  # a run whose outputs could not be written: no results
+        query = query.where(sa.not_((runs.c.status == "failed") & runs.c.document.is_(None)))
     rows = conn.execute(
         query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
     ).all()
     # One document at a time (a run with many findings has a document of many megabytes).
     document = sa.select(runs.c.document).where(runs.c.id == sa.bindparam("run_id"))
-    return [
-        RunPoint(
+    points: list[RunPoint] = []
+    for i, s, st, f, b, n, r in rows:
+        try:
+            started = read_time(s, f"runs row {i!r}", "started_at")
+            by_severity = read_json(b, f"runs row {i!r}", "by_severity")
+        except BadRow as exc:
+            left_out(exc, "the run is left out of the trend")
+            continue
+        assert started is not None
+        points.append(RunPoint(
             run_id=i,
-            started_at=s,
+            started_at=started,
             status=st,
             failing=f,
-            by_severity=json.loads(b),
+            by_severity=by_severity if isinstance(by_severity, dict) else {},
             new=n,
             resolved=r,
             legacy_keys=_legacy_keys(conn.execute(document, {"run_id": i}).scalar()),
-        )
-        for i, s, st, f, b, n, r in rows
-    ]
+        ))
+    return points
 
 
 def run_summaries(
@@ -249,8 +269,8 @@ def run_summaries(
 ) -> list[RunSummary]:
     query = sa.select(
         runs.c.id,
-        runs.c.started_at,
-        runs.c.finished_at,
+        raw(runs.c.started_at),
+        raw(runs.c.finished_at),
         runs.c.status,
         runs.c.tool_version,
         runs.c.failing,
@@ -284,11 +304,27 @@ def run_summaries(
             .order_by(tenant_runs.c.tenant)
         )
         for rid, name, st, err, counts, fa, un, mu, nw, rs in trows:
-            per[rid].append(TenantSummary(name, st, err, json.loads(counts), fa, un, mu, nw, rs))
-    return [
-        RunSummary(i, s, fin, st, tv, fa, un, mu, nw, rs, json.loads(bs), per[i])
-        for i, s, fin, st, tv, fa, un, mu, nw, rs, bs in rows
-    ]
+            try:
+                parsed = read_json(counts, f"tenant_runs row ({rid!r}, {name!r})", "counts")
+            except BadRow as exc:
+                left_out(exc, "its counts are not shown")
+                parsed = {}
+            per[rid].append(TenantSummary(name, st, err, parsed if isinstance(parsed, dict)
+                                          else {}, fa, un, mu, nw, rs))
+    out: list[RunSummary] = []
+    for i, s, fin, st, tv, fa, un, mu, nw, rs, bs in rows:
+        where = f"runs row {i!r}"
+        try:
+            started = read_time(s, where, "started_at")
+            finished = read_time(fin, where, "finished_at", nullable=True)
+            by_severity = read_json(bs, where, "by_severity")
+        except BadRow as exc:
+            left_out(exc, "the run is left out of the history")
+            continue
+        assert started is not None
+        out.append(RunSummary(i, started, finished, st, tv, fa, un, mu, nw, rs,
+                              by_severity if isinstance(by_severity, dict) else {}, per[i]))
+    return out
 
 
 def latest_run_id(conn: Connection) -> str:
@@ -323,12 +359,18 @@ def load_run(conn: Connection, run_id: str) -> RunResult:
 
 
 def last_time(conn: Connection, column: sa.Column[Any], status: str | None) -> datetime | None:
-    query = sa.select(sa.func.max(column))
+    """The newest value of a time column of ``runs`` (of runs with ``status``); a damaged value
+    is left out with a warning."""
+    query = sa.select(runs.c.id, raw(column)).where(column.is_not(None))
     if status is not None:
         query = query.where(runs.c.status == status)
-    value: datetime | None = conn.execute(query).scalar()
-    if value is not None and value.tzinfo is None:  # aggregate results skip the column type
-        from datetime import UTC
-
-        value = value.replace(tzinfo=UTC)
-    return value
+    latest: datetime | None = None
+    for run_id, value in conn.execute(query):
+        try:
+            moment = read_time(value, f"runs row {run_id!r}", column.name)
+        except BadRow as exc:
+            left_out(exc, "the run is not counted")
+            continue
+        if moment is not None and (latest is None or moment > latest):
+            latest = moment
+    return latest

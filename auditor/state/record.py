@@ -170,11 +170,14 @@ def prune(conn: Connection, now: datetime, retention_days: int, current: str) ->
     return len(old)
 
 
-def record(conn: Connection, result: RunResult, retention_days: int) -> None:
+def record(conn: Connection, result: RunResult, retention_days: int,
+           plan: states.Plan | None = None) -> None:
+    """Store the run; ``plan``: its lifecycle, already applied (Store.plan_run)."""
     existing = conn.execute(sa.select(runs.c.status).where(runs.c.id == result.run_id)).scalar()
     if existing is not None and existing != "running":
         raise StoreError(f"state: run {result.run_id} is already stored ({existing})")
-    plan = states.apply_lifecycle(conn, result)
+    if plan is None:
+        plan = states.apply_lifecycle(conn, result)
     document = states.write_states(conn, result, plan)
     write_tenants(conn, result)
     write_run(conn, result, document, existing)
