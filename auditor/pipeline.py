@@ -22,6 +22,7 @@ from auditor.engine.findings import SEVERITY_RANK, Finding
 from auditor.result import RunResult, TenantResult
 from auditor.shard import select_shard, shard_scope
 from auditor.soar.models import TenantCollection
+from auditor.state.errors import OutputsNotWritten
 
 if TYPE_CHECKING:
     from auditor.engine.exceptions import ExceptionEntry
@@ -167,7 +168,11 @@ def run_audit(
     from auditor.report import ReportContext, write_reports
     from auditor.soar.collect import collect_all
 
+    if config.store_only:
+        raise ConfigError(f"{config.source}: loaded for reading the state store only; "
+                          "an audit needs the whole configuration")
     prepared = prepare(config)
+    _check_writable(out_dir if out_dir is not None else resolve_path(config, config.reports.dir))
     started = (now or clock.now()).astimezone(UTC).replace(microsecond=0)
     tenants_cfg = list(config.tenants)
     scope: str | None = None  # unsharded: the whole store; a shard: its own lock, in parallel
@@ -208,7 +213,9 @@ def run_audit(
                     seen.add((note.endpoint, note.field))
                     result.drift.append(note)
         result.finished_at = started + timedelta(seconds=time.monotonic() - timer)
-        st.record_run(result)
+        # The outputs are written before the run is recorded: a run whose reports could not be
+        # written is recorded "failed" and moves no finding state (its findings stay new).
+        plan = st.plan_run(result)
         result.findings.sort(key=_order)
 
         target = output_dir(config, result, out_dir)
@@ -216,7 +223,17 @@ def run_audit(
         context = ReportContext(trend=st.runs(limit=60), rules=rule_catalog(prepared.rules),
                                 legacy_api_shutdown=params.legacy_api_shutdown,
                                 legacy_api_warning_days=params.legacy_api_warning_days)
-        write_reports(result, target, list(config.reports.formats), context)
+        try:
+            write_reports(result, target, list(config.reports.formats), context)
+        except Exception as exc:
+            _record_failed(st, result)
+            if isinstance(exc, OSError):
+                raise OutputsNotWritten(
+                    f"reports: cannot write {exc.filename or target}: {exc.strerror or exc}; "
+                    f"run {result.run_id} is recorded as failed and no finding state changed "
+                    "(fix the reports folder and run again)") from None
+            raise
+        st.record_run(result, plan)
         if out_dir is None:
             _point_latest(target)
 
@@ -227,8 +244,33 @@ def run_audit(
                                  legacy_warning_days=params.legacy_api_warning_days)
             if outcome.errors:
                 result.notes.extend(f"Slack: {e}" for e in outcome.errors)
-                write_reports(result, target, ["json"], context)
+                try:
+                    write_reports(result, target, ["json"], context)
+                except OSError as exc:  # the run is recorded; findings.json lacks the notes
+                    log.warning("could not add the Slack notes to %s: %s", target,
+                                exc.strerror or exc)
     return result
+
+
+def _check_writable(folder: Path) -> None:
+    """Before auditing: the reports folder can be created and written (else nothing is
+    audited)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied", str(folder))
+    except OSError as exc:
+        raise OutputsNotWritten(f"reports: cannot write into {folder}: "
+                                f"{exc.strerror or exc}; nothing was audited") from None
+
+
+def _record_failed(store: Store, result: RunResult) -> None:
+    from auditor.state import StoreError
+
+    try:
+        store.fail_run(result.run_id, result.finished_at or result.started_at)
+    except StoreError as exc:  # it stays "running": the next audit marks it interrupted
+        log.warning("%s", exc)
 
 
 def _begin(store: Store, started: datetime, shard: tuple[int, int] | None, *,

@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -17,7 +18,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.engine.history import TenantHistory
 from auditor.result import RunPoint, RunResult
-from auditor.state import outbox, queries, record
+from auditor.state import outbox, queries, record, states
 from auditor.state.connect import create_engine, safe_message, safe_url, sqlite_path
 from auditor.state.errors import RunExists, StoreError
 from auditor.state.lock import AuditLock, advisory_lock, file_lock
@@ -31,6 +32,7 @@ from auditor.state.migrate import (
 from auditor.state.outbox import OutboxItem
 from auditor.state.queries import RunSummary
 from auditor.state.schema import runs
+from auditor.state.states import Plan
 
 log = logging.getLogger("auditor.state")
 
@@ -82,9 +84,19 @@ class Store:
     def _guard(self, what: str) -> Iterator[None]:
         try:
             yield
+        except StoreError:
+            raise
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(
                 f"state: {what} failed on {self.where}: {safe_message(exc, self._url)}"
+            ) from None
+        except (ValueError, TypeError, KeyError, zlib.error) as exc:
+            # A stored value that cannot be read (a damaged row): one line, never a traceback.
+            log.debug("state: %s failed", what, exc_info=True)
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise StoreError(
+                f"state: {what} failed on {self.where}: a stored value cannot be read "
+                f"({detail}); the store may be damaged"
             ) from None
 
     @contextmanager
@@ -187,7 +199,7 @@ class Store:
     # -- the pipeline -----------------------------------------------------------------------------
     def tenant_history(self, tenant: str) -> TenantHistory:
         """What the rules need of the tenant's earlier complete audits (empty when none)."""
-        with self._read("reading the tenant history") as conn:
+        with self._read(f"reading the history of tenant {tenant!r}") as conn:
             return queries.tenant_history(conn, tenant)
 
     def begin_run(self, run_id: str, started_at: datetime, tool_version: str = "") -> None:
@@ -212,15 +224,34 @@ class Store:
                 )
             )
 
-    def record_run(self, result: RunResult) -> None:
+    def plan_run(self, result: RunResult) -> Plan:
+        """What :meth:`record_run` will store, without storing it: lifecycle and first_seen of
+        each finding set in place, the resolved ones appended (so that the outputs can be
+        written before the run is recorded). Hand the plan to record_run, under the same audit
+        lock."""
+        with self._read(f"reading the finding states of run {result.run_id}") as conn:
+            return states.apply_lifecycle(conn, result)
+
+    def record_run(self, result: RunResult, plan: Plan | None = None) -> None:
         """Set lifecycle and first_seen of each finding in place, append the resolved ones, and
-        store the run: all of it in one transaction (a killed process leaves no half run)."""
+        store the run: all of it in one transaction (a killed process leaves no half run).
+        With ``plan`` (from :meth:`plan_run`) the lifecycle is already set."""
         with self._write(f"recording run {result.run_id}") as conn:
             # One run written at a time, as SQLite's BEGIN IMMEDIATE does: the retention pruning
             # of parallel shards touches rows of every tenant, and must never deadlock.
             if self.backend == "postgresql":
                 conn.execute(_RECORD_LOCK, {"c": LOCK_CLASS_RECORD})
-            record.record(conn, result, self.retention_days)
+            record.record(conn, result, self.retention_days, plan)
+
+    def fail_run(self, run_id: str, finished_at: datetime) -> bool:
+        """Record a run that began but whose results were not kept (its outputs could not be
+        written) as "failed", with no results: no finding state moves. True when it was
+        still "running"."""
+        where = (runs.c.id == run_id) & (runs.c.status == "running")
+        with self._write(f"recording run {run_id} as failed") as conn:
+            res = conn.execute(sa.update(runs).where(where).values(
+                status="failed", finished_at=finished_at))
+        return bool(res.rowcount)
 
     # -- history ----------------------------------------------------------------------------------
     def runs(
