@@ -8,8 +8,6 @@ import json
 import re
 from typing import Any
 
-import requests
-
 from auditor.textsafe import term_safe
 
 
@@ -44,7 +42,7 @@ def _no_surrogates(value: Any) -> Any:
 _PERMISSION = re.compile(r"[Pp]ermission '?([a-z][a-zA-Z]+(?:\.[a-zA-Z]+){2,})'?")
 
 
-def error_message(response: requests.Response) -> tuple[str, str | None]:
+def error_message(response: Any) -> tuple[str, str | None]:
     """The server's own one-line explanation, shortened and made safe: SOAR's ``ErrorMessage``
     or Google's error envelope ``{"error": {"message", "status", "details"}}``; and, from
     Google's, the permission a 403 names (ErrorInfo ``metadata.permission`` or the message)."""

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import functools
 import http
+import json
 import logging
 import os
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import certifi
 import requests
+import urllib3
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -141,8 +144,16 @@ def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return _trust_context(ca_bundle, stamp)
 
 
-@functools.lru_cache(maxsize=16)
+_TRUST_LOCK = threading.Lock()
+
+
 def _trust_context(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
+    with _TRUST_LOCK:  # tenants start at once: load the stores once, not once per tenant
+        return _build_trust(ca_bundle, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_trust(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ctx.minimum_version = MIN_TLS  # TLS 1.2 or newer, whatever the system default says
     ctx.load_verify_locations(cafile=certifi.where())
@@ -199,21 +210,31 @@ class SoarClient:
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, tuple) else (min(10.0, timeout), timeout)
         self.retry = retry or default_retry()
-        session = requests.Session()
-        session.trust_env = True  # proxies (HTTPS_PROXY, NO_PROXY) from the environment
-        session.verify = True
-        session.headers.update(
-            {"Accept": "application/json", "User-Agent": f"soar-key-auditor/{__version__}"}
-        )
-        adapter = _TrustAdapter(
-            trust_context(ca_bundle),
-            pool_connections=1,
-            pool_maxsize=max(1, max_connections),
-            max_retries=self.retry.to_urllib3(),
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        self._session = session
+        # urllib3 directly (requests' own transport, without its per-request work: hooks,
+        # cookies, ~/.netrc and proxy lookups): a tenant's calls are many and small.
+        self._headers = {"Accept": "application/json",
+                         "User-Agent": f"soar-key-auditor/{__version__}"}
+        self._u3_timeout = urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1])
+        self._u3_retry = self.retry.to_urllib3()
+        common: dict[str, Any] = {
+            "num_pools": 2, "maxsize": max(1, max_connections), "block": False,
+            "ssl_context": trust_context(ca_bundle), "cert_reqs": "CERT_REQUIRED",
+            "retries": self._u3_retry, "timeout": self._u3_timeout,
+        }
+        proxy = env_proxy_for(self.base_url)  # HTTPS_PROXY / NO_PROXY, read once for this host
+        self._http: urllib3.PoolManager
+        if proxy is not None:
+            parts = urlsplit(proxy)
+            basic = (f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+                     if parts.username else None)
+            bare = proxy.replace(f"{parts.username}:{parts.password}@", "").replace(
+                f"{parts.username}@", "") if parts.username else proxy
+            self._http = urllib3.ProxyManager(
+                bare,
+                proxy_headers=urllib3.make_headers(proxy_basic_auth=basic) if basic else None,
+                proxy_ssl_context=common["ssl_context"], **common)
+        else:
+            self._http = urllib3.PoolManager(**common)
 
     def __repr__(self) -> str:
         return f"SoarClient({self.base_url!r}, {self._surface.name})"
@@ -228,7 +249,7 @@ class SoarClient:
         return self._auth.headers()
 
     def close(self) -> None:
-        self._session.close()
+        self._http.clear()
 
     def __enter__(self) -> SoarClient:
         return self
@@ -269,24 +290,29 @@ class SoarClient:
 
     def _call(self, method: str, endpoint: str, path: str, body: dict[str, Any] | None,
               query: Mapping[str, str | int] | None = None, ep: Endpoint | None = None) -> Any:
-        url = f"{self.base_url}{path}"
+        url = f"{self.base_url}{path}" + (f"?{urlencode(query)}" if query else "")
         started = time.monotonic()
         try:
-            headers = self._auth.headers()
-            response = self._session.request(
-                method, url, json=body, params=query, headers=headers, timeout=self._timeout,
-                allow_redirects=False, stream=True,
-            )
-            content = self._read(endpoint, response)
-        except requests.RequestException as exc:
+            headers = {**self._headers, **self._auth.headers()}
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            raw = self._http.request(method, url, body=data, headers=headers, redirect=False,
+                                     preload_content=False, retries=self._u3_retry,
+                                     timeout=self._u3_timeout)
+            response = _Answer(raw.status, raw.headers, self._read(endpoint, raw),
+                               _retries_used(raw))
+        except urllib3.exceptions.HTTPError as exc:
             raise SoarError(endpoint, self._redact(self._describe(exc))) from None
         elapsed = (time.monotonic() - started) * 1000
-        retries = _retries_used(response)
+        retries = response.retries
         log.debug("%s %s -> %d in %.0f ms%s", method, path, response.status_code,
                   elapsed, f" after {retries} retries" if retries else "")
         if response.status_code >= 300:
             raise SoarError(endpoint, self._status_reason(response, retries, ep),
                             response.status_code)
+        content = response.content
         try:
             return loads(content)
         except RecursionError:
@@ -299,30 +325,31 @@ class SoarClient:
                 f"{len(content)} bytes)", response.status_code,
             ) from None
 
-    def _read(self, endpoint: str, response: requests.Response) -> bytes:
+    def _read(self, endpoint: str, raw: urllib3.BaseHTTPResponse) -> bytes:
         """The body, streamed, never more than ``max_response_bytes`` of it (the rest is not
         read: the connection is dropped)."""
         cap = self.max_response_bytes
         try:
-            announced = int(response.headers.get("Content-Length") or 0)
+            announced = int(raw.headers.get("Content-Length") or 0)
         except ValueError:
             announced = 0
-        if announced > cap:
-            response.close()
-            raise SoarError(endpoint, too_large(announced, cap), response.status_code)
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(chunk_size=1 << 16):
-            size += len(chunk)
-            if size > cap:
-                response.close()
-                raise SoarError(endpoint, too_large(None, cap), response.status_code)
-            chunks.append(chunk)
-        content = b"".join(chunks)
-        response._content = content  # so that response.json()/.text still work (errors)
-        return content
+        try:
+            if announced > cap:
+                raw.close()
+                raise SoarError(endpoint, too_large(announced, cap), raw.status)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in raw.stream(1 << 16):
+                size += len(chunk)
+                if size > cap:
+                    raw.close()
+                    raise SoarError(endpoint, too_large(None, cap), raw.status)
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            raw.release_conn()
 
-    def _status_reason(self, response: requests.Response, retries: int,
+    def _status_reason(self, response: _Answer, retries: int,
                        ep: Endpoint | None = None) -> str:
         code = response.status_code
         try:
@@ -346,36 +373,41 @@ class SoarClient:
             reason += f": {detail}"
         return self._redact(reason)
 
-    def _describe(self, exc: requests.RequestException) -> str:
-        text = str(exc)
-        if isinstance(exc, requests.exceptions.SSLError):
+    def _describe(self, exc: urllib3.exceptions.HTTPError) -> str:
+        errors = urllib3.exceptions
+        inner: BaseException = exc.reason if isinstance(exc, errors.MaxRetryError) and \
+            exc.reason is not None else exc
+        text = f"{exc} {inner}"
+        if isinstance(inner, errors.ProxyError) or (
+                isinstance(inner, errors.NewConnectionError) and self._proxy()):
+            proxy = self._proxy()
+            via = f" through the proxy {proxy}" if proxy else " through the proxy"
+            why = "the proxy refused the tunnel" if "Tunnel connection failed" in text else (
+                "the proxy is not reachable")
+            return f"cannot reach {self._host}{via}: {why} (check HTTPS_PROXY / NO_PROXY)"
+        if isinstance(inner, errors.SSLError) or tls_problem(exc) is not None:
             problem = tls_problem(exc)
             if problem is not None:
                 return problem.client_reason(self._host)
             found = re.search(r"certificate verify failed: ([^()'\"]+)", text)
             why = found.group(1).strip() if found else "handshake failed"
             return f"TLS verification of {self._host} failed ({why}); see ca_bundle"
-        if isinstance(exc, requests.exceptions.ProxyError):
-            proxy = self._proxy()
-            via = f" through the proxy {proxy}" if proxy else " through the proxy"
-            why = "the proxy refused the tunnel" if "Tunnel connection failed" in text else (
-                "the proxy is not reachable")
-            return f"cannot reach {self._host}{via}: {why} (check HTTPS_PROXY / NO_PROXY)"
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
+        if isinstance(inner, errors.NameResolutionError) or "Name or service not known" in text:
+            return f"cannot reach {self._host}: host name not resolved"
+        if "refused" in text:
+            return f"cannot reach {self._host}: connection refused"
+        # (urllib3's NewConnectionError is a ConnectTimeoutError: only a real timeout says so)
+        if isinstance(inner, errors.ConnectTimeoutError) and (
+                not isinstance(inner, errors.NewConnectionError) or "timed out" in text):
             return f"connecting to {self._host} timed out after {self._timeout[0]:g}s"
-        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
+        if isinstance(inner, errors.ReadTimeoutError) or "Read timed out" in text:
             return f"no answer from {self._host} within {self._timeout[1]:g}s (read timeout)"
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            if "refused" in text:
-                why = "connection refused"
-            elif "NameResolution" in text or "Name or service not known" in text:
-                why = "host name not resolved"
-            elif "RemoteDisconnected" in text or "Connection aborted" in text:
-                why = "the server closed the connection without an answer"
-            else:
-                why = "connection failed"
-            return f"cannot reach {self._host}: {why}"
-        return f"request failed ({type(exc).__name__})"
+        if isinstance(inner, errors.ProtocolError) or "RemoteDisconnected" in text \
+                or "Connection aborted" in text:
+            return f"cannot reach {self._host}: the server closed the connection without an answer"
+        if isinstance(inner, errors.NewConnectionError):
+            return f"cannot reach {self._host}: connection failed"
+        return f"request failed ({type(inner).__name__})"
 
     def _proxy(self) -> str | None:
         proxy = env_proxy_for(self.base_url)
@@ -394,8 +426,21 @@ class SoarClient:
         return scrub(text)
 
 
-def _retries_used(response: requests.Response) -> int:
-    retries = getattr(response.raw, "retries", None)
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What is kept of an HTTP answer: status, headers, the body (read under the cap)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+    retries: int = 0
+
+    def json(self) -> Any:
+        return loads(self.content)
+
+
+def _retries_used(response: urllib3.BaseHTTPResponse) -> int:
+    retries = getattr(response, "retries", None)
     history = getattr(retries, "history", ()) or ()
     return len(history)
 
