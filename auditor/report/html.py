@@ -22,7 +22,8 @@ from markupsafe import Markup
 
 from auditor.engine.findings import SEVERITIES
 from auditor.report import htmldata, views
-from auditor.report.base import ReportContext, atomic_text
+from auditor.report.actions import top_actions
+from auditor.report.base import ReportContext, atomic_text, rule_docs
 from auditor.report.migration import GROUP_MAPPING_PATH, build_plan
 from auditor.report.trend import build_chart, series
 from auditor.result import RunResult
@@ -105,7 +106,9 @@ def _duration(result: RunResult) -> str:
 
 
 def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
-    data, options = htmldata.encode(result)
+    docs = rule_docs(context)
+    data, options = htmldata.encode(result, docs)
+    actions, actions_total = top_actions(result, context.rules, docs)
     summary = result.summary()
     points = series(context.trend, result)
     previous = points[-2] if len(points) > 1 else None
@@ -130,6 +133,9 @@ def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
         "ok_tenants": sum(1 for t in result.tenants if t.status == "ok"),
         "google_tenants": sum(1 for t in result.tenants if t.auth == "google"),
         "rules": by_rule,
+        "docs": docs,
+        "actions": actions,
+        "actions_total": actions_total,
         "frameworks": views.control_views(result, context.rules, by_rule),
         "chart": build_chart(context.trend, result),
         "unknown": unknown[:SECTION_LIMIT],

@@ -3,8 +3,9 @@
 Layout (``v`` 1), read by templates/report.js. Every repeated value is stored once and referenced
 by index, so 100,000 findings stay around ten megabytes:
 
-- ``rules``: [[id, title]]; ``tenants``: [name]; ``s``: shared strings (titles, messages and
-  remediation with the key's name replaced by NUL, first-seen times); ``x``: exception entries;
+- ``rules``: [[id, title, risk, [[reference title, https url]...]]]; ``tenants``: [name];
+  ``s``: shared strings (titles, messages and remediation with the key's name replaced by NUL,
+  first-seen times); ``x``: exception entries;
   ``controls``: [[framework key, framework label, control]]; ``c``: compliance mappings as lists
   of ``controls`` indices; ``ek``: evidence key lists; ``ev``: evidence values;
 - ``f``: one array per finding, in the report's default order (severity, rule, tenant, key):
@@ -24,6 +25,7 @@ from typing import Any
 from markupsafe import Markup
 
 from auditor.engine.findings import SEVERITIES, Finding
+from auditor.report.base import RuleDoc
 from auditor.report.jsonout import json_default
 from auditor.report.views import finding_order, framework_label, natural_key
 from auditor.result import RunResult, iso
@@ -126,7 +128,18 @@ class _Compliance:
         return found
 
 
-def encode(result: RunResult) -> tuple[Markup, FilterOptions]:
+def _risk(docs: dict[str, RuleDoc] | None, rule_id: str) -> str:
+    doc = (docs or {}).get(rule_id)
+    return doc.risk if doc else ""
+
+
+def _refs(docs: dict[str, RuleDoc] | None, rule_id: str) -> list[list[str]]:
+    doc = (docs or {}).get(rule_id)
+    return [[r.title, r.url] for r in doc.references] if doc else []
+
+
+def encode(result: RunResult,
+           docs: dict[str, RuleDoc] | None = None) -> tuple[Markup, FilterOptions]:
     findings: list[Finding] = sorted(result.findings, key=finding_order)
     rules, tenants, strings, exceptions = (_Interner() for _ in range(4))
     evidence, compliance = _Evidence(), _Compliance()
@@ -152,7 +165,8 @@ def encode(result: RunResult) -> tuple[Markup, FilterOptions]:
     data = {
         "v": 1,
         "run": {"id": result.run_id, "started_at": iso(result.started_at)},
-        "rules": [[r, rule_titles.get(r, "")] for r in rules.items],
+        "rules": [[r, rule_titles.get(r, ""), _risk(docs, r), _refs(docs, r)]
+                  for r in rules.items],
         "tenants": tenants.items,
         "s": strings.items,
         "x": exceptions.items,

@@ -51,7 +51,7 @@ class Chart:
     bottom: float
     columns: tuple[Column, ...]
     y_ticks: tuple[tuple[float, str], ...]
-    x_labels: tuple[tuple[float, str], ...]
+    x_labels: tuple[tuple[float, str, str], ...]  # (x, date, time or "")
     summary: str
     legacy_path: str = ""  # SVG path through the legacy-key counts ("" when no run has one)
 
@@ -85,8 +85,10 @@ def nice_ticks(top: int, wanted: int = 4) -> list[int]:
     return list(range(0, (math.ceil(top / step) + 1) * step, step))
 
 
-def _label(point: RunPoint, same_day: bool) -> str:
-    return point.started_at.strftime("%H:%M" if same_day else "%b %d")
+def _label(point: RunPoint, with_time: bool, with_year: bool) -> tuple[str, str]:
+    """The date of a run (always), and under it its time when some day has several runs."""
+    day = point.started_at.strftime("%b %d %Y" if with_year else "%b %d")
+    return day, point.started_at.strftime("%H:%M UTC") if with_time else ""
 
 
 def _tooltip(p: RunPoint, current: bool) -> str:
@@ -123,7 +125,9 @@ def build_chart(trend: list[RunPoint], result: RunResult) -> Chart:
     base = TOP + plot_h
     slot = plot_w / len(points)
     bar = max(min(slot * 0.72, 44.0), 1.0)
-    same_day = len({p.started_at.date() for p in points}) == 1
+    days = [p.started_at.date() for p in points]
+    with_time = len(set(days)) < len(days)  # several runs on one day: tell them apart
+    with_year = len({d.year for d in days}) > 1
     columns = []
     for i, (p, total, by_sev, left) in enumerate(zip(points, totals, counts, legacy,
                                                      strict=True)):
@@ -142,7 +146,7 @@ def build_chart(trend: list[RunPoint], result: RunResult) -> Chart:
                               _tooltip(p, current), left,
                               None if left is None else round(base - left * scale, 2)))
     every = max(1, math.ceil(len(points) / MAX_LABELS))
-    labels = [(columns[i].center, _label(points[i], same_day))
+    labels = [(columns[i].center, *_label(points[i], with_time, with_year))
               for i in range(len(points) - 1, -1, -every)]
     first, last = points[0], points[-1]
     summary = (f"Failing findings by severity over {len(points)} run(s), "

@@ -15,7 +15,7 @@
   var countEl = $('count'), emptyEl = $('empty'), dialog = $('detail');
   var sel = { sev: $('f-sev'), status: $('f-status'), lifecycle: $('f-lifecycle'),
     rule: $('f-rule'), tenant: $('f-tenant'), control: $('f-control') };
-  var search = $('q');
+  var search = $('q'), above = $('f-sev-above');
 
   var sortKey = 'sev', sortDir = 1, order = null, view = [], active = 0;
   var compSets = D.c.map(function (ids) { return new Set(ids); });
@@ -111,11 +111,12 @@
     if (!order) { buildOrder(); }
     var fs = num(sel.sev), fst = num(sel.status), flc = num(sel.lifecycle), fr = num(sel.rule),
       ft = num(sel.tenant), fc = num(sel.control);
+    var up = above.checked;  // "and above": this severity or a more severe one (lower index)
     var terms = search.value.toLowerCase().split(/\s+/).filter(Boolean);
     var h = terms.length ? haystack() : null, out = [];
     for (var k = 0; k < order.length; k++) {
       var i = order[k], r = F[i];
-      if ((fs >= 0 && r[SEV] !== fs) || (fst >= 0 && r[ST] !== fst) || (flc >= 0 && r[LC] !== flc) ||
+      if ((fs >= 0 && (up ? r[SEV] > fs : r[SEV] !== fs)) || (fst >= 0 && r[ST] !== fst) || (flc >= 0 && r[LC] !== flc) ||
           (fr >= 0 && r[RULE] !== fr) || (ft >= 0 && r[TEN] !== ft) ||
           (fc >= 0 && !compSets[r[COMP]].has(fc))) { continue; }
       if (h) {
@@ -135,7 +136,65 @@
     emptyEl.hidden = view.length !== 0;
     emptyEl.textContent = F.length ? 'No finding matches these filters.' : 'No findings in this run.';
     countEl.dataset.query = search.value;
+    writeState();
     render();
+  }
+
+  // ---- the filters in the address: #findings?sev=high&above=1&status=fail&q=... ------------
+  // Names, not indices, so a bookmark survives another run's data; nothing is fetched.
+  var PREFIX = '#findings?', restoring = false;
+  function stateString() {
+    var p = new URLSearchParams(), v;
+    if (sel.sev.value !== '') { p.set('sev', SEVS[Number(sel.sev.value)]); }
+    if (above.checked && sel.sev.value !== '') { p.set('above', '1'); }
+    if (sel.status.value !== '') { p.set('status', STATUSES[Number(sel.status.value)]); }
+    if (sel.lifecycle.value !== '') { p.set('lifecycle', LIFECYCLES[Number(sel.lifecycle.value)]); }
+    if (sel.rule.value !== '') { p.set('rule', D.rules[Number(sel.rule.value)][0]); }
+    if (sel.tenant.value !== '') { p.set('tenant', D.tenants[Number(sel.tenant.value)]); }
+    if (sel.control.value !== '') {
+      v = D.controls[Number(sel.control.value)];
+      p.set('control', v[0] + ':' + v[2]);
+    }
+    if (search.value) { p.set('q', search.value); }
+    if (sortKey !== 'sev' || sortDir !== 1) { p.set('sort', sortKey + (sortDir === 1 ? '' : ':desc')); }
+    return p.toString();
+  }
+  function writeState() {
+    if (restoring || !window.history || !history.replaceState) { return; }
+    var q = stateString(), here = location.hash;
+    if (!q && here.indexOf(PREFIX) !== 0) { return; }  // leave a section link (#by-rule) alone
+    var next = q ? PREFIX + q : '#findings';
+    if (here !== next) {
+      try { history.replaceState(null, '', next); } catch (e) { /* an opaque origin: no address */ }
+    }
+  }
+  function pick(select, value) {
+    select.value = value < 0 ? '' : String(value);
+    if (select.selectedIndex < 0) { select.value = ''; }
+  }
+  function readState() {
+    var h = location.hash;
+    if (h.indexOf(PREFIX) !== 0) { return false; }
+    var p = new URLSearchParams(h.slice(PREFIX.length)), c, i;
+    restoring = true;
+    reset();
+    pick(sel.sev, SEVS.indexOf(p.get('sev') || ''));
+    above.checked = p.get('above') === '1' && sel.sev.value !== '';
+    pick(sel.status, STATUSES.indexOf(p.get('status') || ''));
+    pick(sel.lifecycle, LIFECYCLES.indexOf(p.get('lifecycle') || ''));
+    if (p.has('rule')) { pick(sel.rule, indexOf(D.rules, function (r) { return r[0] === p.get('rule'); })); }
+    if (p.has('tenant')) { pick(sel.tenant, D.tenants.indexOf(p.get('tenant'))); }
+    if (p.has('control')) {
+      c = p.get('control'); i = c.indexOf(':');
+      pick(sel.control, indexOf(D.controls, function (x) { return x[0] === c.slice(0, i) && x[2] === c.slice(i + 1); }));
+    }
+    search.value = p.get('q') || '';
+    var sort = (p.get('sort') || 'sev').split(':');
+    if (['sev', 'status', 'lifecycle', 'rule', 'tenant', 'key', 'message', 'seen'].indexOf(sort[0]) >= 0) {
+      setSort(sort[0], sort[1] === 'desc' ? -1 : 1);
+    }
+    restoring = false;
+    return true;
   }
 
   // ---- rendering: only the rows in (and near) the viewport exist in the DOM ---------------
@@ -299,6 +358,19 @@
         return exc[k] !== undefined;
       }).map(function (k) { return [cap(k), exc[k]]; }));
     }
+    var rule = D.rules[r[RULE]], risk = rule[2] || '', refs = rule[3] || [];
+    $('d-why-box').hidden = !risk && !refs.length;
+    $('d-risk').textContent = vis(risk);
+    $('d-refs').replaceChildren.apply($('d-refs'), refs.filter(function (x) {
+      return /^https:\/\//.test(x[1]);  // https only: never a javascript: or data: link
+    }).map(function (x) {
+      var li = el('li'), a = el('a', null, x[0]);
+      a.href = x[1];
+      a.rel = 'noopener noreferrer';
+      a.target = '_blank';
+      li.appendChild(a);
+      return li;
+    }));
     var comp = $('d-compliance');
     comp.replaceChildren();
     D.c[r[COMP]].forEach(function (ci) {
@@ -320,9 +392,12 @@
     timer = setTimeout(function () { apply(false); }, F.length > 20000 ? 200 : 60);
   });
   Object.keys(sel).forEach(function (k) { sel[k].addEventListener('change', function () { apply(false); }); });
+  above.addEventListener('change', function () { apply(false); });
+  window.addEventListener('hashchange', function () { if (readState()) { apply(false); } });
   $('filters').addEventListener('submit', function (e) { e.preventDefault(); clearTimeout(timer); apply(false); });
   function reset() {
     Object.keys(sel).forEach(function (k) { sel[k].value = ''; });
+    above.checked = false;
     search.value = '';
   }
   $('reset').addEventListener('click', function () { reset(); apply(false); });
@@ -330,13 +405,17 @@
     var th = e.target.closest ? e.target.closest('th[data-sort]') : null;
     if (!th) { return; }
     var k = th.dataset.sort;
-    sortDir = k === sortKey ? -sortDir : 1;
-    sortKey = k;
-    table.tHead.querySelectorAll('th[data-sort]').forEach(function (x) { x.removeAttribute('aria-sort'); });
-    th.setAttribute('aria-sort', sortDir === 1 ? 'ascending' : 'descending');
-    order = null;
+    setSort(k, k === sortKey ? -sortDir : 1);
     apply(false);
   });
+  function setSort(k, dir) {
+    sortKey = k;
+    sortDir = dir;
+    table.tHead.querySelectorAll('th[data-sort]').forEach(function (x) {
+      if (x.dataset.sort === k) { x.setAttribute('aria-sort', dir === 1 ? 'ascending' : 'descending'); } else { x.removeAttribute('aria-sort'); }
+    });
+    order = null;
+  }
   function indexOf(list, pred) { for (var i = 0; i < list.length; i++) { if (pred(list[i])) { return i; } } return -1; }
   document.querySelectorAll('[data-show]').forEach(function (b) {
     b.addEventListener('click', function () {
@@ -363,7 +442,9 @@
   });
   window.addEventListener('afterprint', function () { render(); });
 
+  var fromAddress = readState();
   apply(false);
+  if (fromAddress) { $('findings').scrollIntoView(); }
   setTimeout(buildSlice, 300);
   document.documentElement.dataset.ready = 'true';
   mark('report-rows');
