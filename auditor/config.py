@@ -347,7 +347,7 @@ class Config(_Strict):
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     slack: SlackConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    max_concurrent_tenants: Annotated[int, Field(ge=1, le=256)] = 32
+    max_concurrent_tenants: Annotated[int, Field(ge=1, le=256)] = 64
     # Where the file was read from (relative paths in it are relative to its folder).
     source: str | None = None
     # What loading noticed without refusing it (a literal secret in the file), one line each.
