@@ -17,12 +17,16 @@ from typing import Any
 import pytest
 from report_factory import HOSTILE, NOW, RULES, build_result
 
-from auditor.config import parse_config
-from auditor.engine.evaluate import resources_checked
+from auditor.config import RuleParams
+from auditor.engine.evaluate import (
+    evaluate_tenant,
+    not_applicable,
+    resources_checked,
+    tenant_not_audited,
+)
 from auditor.engine.rules import builtin_rules
-from auditor.pipeline import Prepared, evaluate, rule_catalog
 from auditor.report import ReportContext
-from auditor.result import RunResult
+from auditor.result import RunResult, TenantResult
 from auditor.soar.models import (
     ApiKey,
     Environment,
@@ -31,7 +35,6 @@ from auditor.soar.models import (
     Inventory,
     PermissionGroup,
     SocRole,
-    TenantCollection,
 )
 
 RESULT_KINDS = {"skipped", "error", "failure"}
@@ -232,23 +235,31 @@ def _inventory(name: str, keys: int, *, chronicle: bool = False) -> Inventory:
 @pytest.mark.parametrize("system_keys", [False, True])
 def test_each_case_counts_the_resources_the_engine_checked_in_that_tenant(
         system_keys: bool, write: Callable[..., Path]) -> None:
-    config = parse_config({
-        "tenants": [{"name": n, "url": "http://127.0.0.1:9", "api_key": "k"}
-                    for n in ("legacy-only", "full", "down")],
-        "rules": {"params": {"include_system_keys": system_keys}}})
+    # What the pipeline's evaluate stage does with the engine: findings and checked counts per
+    # collected tenant, SOAR-AUDIT-001 (and one check of each tenant rule) for the one that failed.
+    params = RuleParams(include_system_keys=system_keys)
     rules = builtin_rules()
     inventories = {"legacy-only": _inventory("legacy-only", 7),
                    "full": _inventory("full", 12, chronicle=True)}
-    collections = [TenantCollection(n, inv) for n, inv in inventories.items()]
-    collections.append(TenantCollection("down", None, "HTTP 503"))
-    tenants, findings, checks = evaluate(collections, Prepared(rules), config, None, NOW)
+    tenants, findings, checks = [], [], {}
+    for name, inv in inventories.items():
+        findings += evaluate_tenant(inv, None, rules, params, NOW)
+        for rule_id, n in resources_checked(inv, rules, params).items():
+            checks[rule_id] = checks.get(rule_id, 0) + n
+        tenants.append(TenantResult(name, "ok", None, inv.counts(), auth=inv.auth,
+                                    not_applicable=not_applicable(inv, rules),
+                                    surfaces=list(inv.surfaces)))
+    findings.append(tenant_not_audited("down", "HTTP 503", rules))
+    for rule in rules:
+        if rule.resource == "tenant":
+            checks[rule.id] = checks.get(rule.id, 0) + 1
+    tenants.append(TenantResult("down", "error", "HTTP 503", {}))
     res = RunResult("20261126T020000Z", NOW, NOW, "0.1.0", tenants, findings,
                     inventories=inventories, checks=checks)
-    root = _parse(write(res, "junit", ReportContext(rules=rule_catalog(rules))))
+    root = _parse(write(res, "junit", ReportContext(rules=[r.catalog_entry() for r in rules])))
     validate(root)
     check_counts(root)
     cases = _cases(root)
-    params = config.rules.params
     for name, inv in inventories.items():
         expected = resources_checked(inv, rules, params)
         got = {}
