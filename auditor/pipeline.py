@@ -180,13 +180,16 @@ def run_audit(
         tenants_cfg = select_shard(tenants_cfg, shard)
         scope = shard_scope(shard)
 
+    guard = _RecordGuard()
     with (
         _store_for(config, store, clock) as st,
         st.audit_lock(wait=True, timeout=lock_timeout, scope=scope),
+        guard.failed_unless_recorded(st),
     ):
         if now is None:  # the audit starts when it holds the lock, not when it asked for it
             started = clock.now().replace(microsecond=0)
         started = _begin(st, started, shard, fixed=now is not None, clock=clock)
+        guard.begun(run_id_for(started, shard), started)
         timer = time.monotonic()
         log.info("audit %s: %d tenant(s)", run_id_for(started, shard), len(tenants_cfg))
         collections = collect_all(
@@ -225,15 +228,14 @@ def run_audit(
                                 legacy_api_warning_days=params.legacy_api_warning_days)
         try:
             write_reports(result, target, list(config.reports.formats), context)
-        except Exception as exc:
-            _record_failed(st, result)
-            if isinstance(exc, OSError):
-                raise OutputsNotWritten(
-                    f"reports: cannot write {exc.filename or target}: {exc.strerror or exc}; "
-                    f"run {result.run_id} is recorded as failed and no finding state changed "
-                    "(fix the reports folder and run again)") from None
-            raise
+        except OSError as exc:
+            where = exc.filename2 or exc.filename or target
+            raise OutputsNotWritten(
+                f"reports: cannot write {where}: {exc.strerror or exc}; run {result.run_id} is "
+                "recorded as failed and no finding state changed (fix the reports folder and "
+                "run again)") from None
         st.record_run(result, plan)
+        guard.recorded()
         if out_dir is None:
             _point_latest(target)
 
@@ -264,13 +266,34 @@ def _check_writable(folder: Path) -> None:
                                 f"{exc.strerror or exc}; nothing was audited") from None
 
 
-def _record_failed(store: Store, result: RunResult) -> None:
-    from auditor.state import StoreError
+class _RecordGuard:
+    """A run that began and then failed before it was recorded (its reports could not be
+    written, the store could not be read, ...) is recorded "failed", with no results: no finding
+    state moves."""
 
-    try:
-        store.fail_run(result.run_id, result.finished_at or result.started_at)
-    except StoreError as exc:  # it stays "running": the next audit marks it interrupted
-        log.warning("%s", exc)
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.started: datetime | None = None
+
+    def begun(self, run_id: str, started: datetime) -> None:
+        self.run_id, self.started = run_id, started
+
+    def recorded(self) -> None:
+        self.run_id = None
+
+    @contextmanager
+    def failed_unless_recorded(self, store: Store) -> Iterator[None]:
+        from auditor.state import StoreError
+
+        try:
+            yield
+        except Exception:
+            if self.run_id is not None and self.started is not None:
+                try:
+                    store.fail_run(self.run_id, self.started)
+                except StoreError as exc:  # it stays "running": the next audit marks it
+                    log.warning("%s", exc)  # interrupted
+            raise
 
 
 def _begin(store: Store, started: datetime, shard: tuple[int, int] | None, *,
