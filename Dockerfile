@@ -4,19 +4,26 @@
 #   docker run --rm -v "$PWD/auditor.yaml:/etc/soar-auditor/auditor.yaml:ro" \
 #     -e SOAR_ACME_KEY -v soar-auditor-data:/var/lib/soar-auditor soar-key-auditor
 #
-# Stage 1 builds a wheel of the project and installs it with its dependencies into /opt/venv,
-# using Debian's Python. Stage 2 is Debian's Python alone plus that venv: no compiler, no pip,
-# no package caches.
+# Stage 1 installs the pinned, hashed dependencies of requirements.lock into /opt/venv, then a
+# wheel of the project, using Debian's Python. Stage 2 is Debian's Python alone plus that venv:
+# no compiler, no pip, no package caches.
 
 FROM debian:bookworm-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
-COPY . /src
+# The dependencies come from the hashed lock alone (exact versions, every file checked against
+# its sha256; --no-deps: nothing the lock does not name), then the project itself, also --no-deps.
+# `pip check` fails the build when the lock misses a requirement of the project.
+COPY requirements.lock /src/requirements.lock
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/dist /src \
- && /opt/venv/bin/pip install /tmp/dist/*.whl \
+ && /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: \
+      -r /src/requirements.lock
+COPY . /src
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/dist /src \
+ && /opt/venv/bin/pip install --no-deps /tmp/dist/*.whl \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall -y pip setuptools \
  && /opt/venv/bin/soar-auditor --version
 
