@@ -134,7 +134,7 @@ def parse_document(data: Any, *, source: str = "<config>", text: str | None = No
     real_file = not source.startswith("<")
     context: dict[str, Any] = {"store_only": store_only}
     if real_file:
-        context["base"] = str(Path(source).parent)
+        context["base"] = str(Path(source).parent.absolute())
     config: Config | None = None
     try:
         config = Config.model_validate(expanded, context=context)

@@ -109,7 +109,8 @@ def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
     with open(path, "rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise YamlError(f"the file is larger than {max_bytes / MIB:g} MiB; refused", None)
+        cap = f"{max_bytes / MIB:g} MiB" if max_bytes >= MIB else f"{max_bytes:,} bytes"
+        raise YamlError(f"the file is larger than {cap}; refused", None)
     return decode(data)
 
 
