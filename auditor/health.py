@@ -1,9 +1,14 @@
-"""The scheduler's health: a heartbeat file, `/healthz` + Prometheus `/metrics`, and the check.
+"""The scheduler's health: a heartbeat file, `/healthz`, `/readyz`, Prometheus `/metrics`, and
+the checks.
 
 The daemon keeps one :class:`Health` record, writes it atomically as JSON to the heartbeat file
 every few seconds and after every change, and (when ``schedule.health.port`` is set) serves it on
-loopback. :func:`check` decides from that record alone whether the scheduler is healthy, so that
-``soar-auditor healthcheck`` needs no secret and no connection to the state store.
+loopback. :func:`check` decides from that record alone whether the scheduler is healthy (alive,
+not stuck, audits on time), :func:`readiness_problems` whether the last audit was complete, so
+that ``soar-auditor healthcheck [--readiness]`` needs no secret and no connection to the store.
+
+Success means a complete audit (every tenant collected in full), everywhere: ``last_success``,
+``soar_auditor_last_success_timestamp_seconds``, /readyz, and the scheduler's catch-up.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,7 +77,7 @@ class Health:
     state: str = "idle"  # idle | running | stopping | stopped
     last_start: datetime | None = None
     last_finish: datetime | None = None
-    last_success: datetime | None = None
+    last_success: datetime | None = None  # when the last *complete* audit finished
     last_status: str | None = None  # complete | incomplete | failed | error | interrupted
     last_duration_seconds: float | None = None
     last_run_id: str | None = None
@@ -113,11 +119,14 @@ class Health:
             self.unknown_findings = int(summary["unknown"])
             self.collection_errors = len(failed)
             self.tenants_failed = failed
-            # An audit that collected at least one tenant counts: the others are findings.
-            if result.status != "failed":
-                self.last_success = self.last_start or result.started_at
-                if slot is not None:
-                    self.last_slot = max(slot, self.last_slot or slot)
+            # Success means one thing everywhere (heartbeat, /metrics, /readyz, the store the
+            # scheduler's catch-up reads): a complete audit, every tenant collected in full.
+            if result.status == "complete":
+                self.last_success = now
+            # The slot is audited (not overdue, no catch-up) by an audit that collected at least
+            # one tenant: a tenant it could not collect is a finding, and /readyz says so.
+            if result.status != "failed" and slot is not None:
+                self.last_slot = max(slot, self.last_slot or slot)
             self.audits[result.status] = self.audits.get(result.status, 0) + 1
 
     def audit_failed(self, status: str, error: str, now: datetime) -> None:
@@ -251,10 +260,26 @@ def check(
         auditing = state == "running" and last_start is not None and last_start >= slot
         if not covered and not auditing:
             problems.append(
-                f"overdue: no successful audit since the slot of {iso(slot)} "
-                f"(last success: {iso(last_success) or 'never'}, grace {grace:.0f} s)"
+                f"overdue: no audit since the slot of {iso(slot)} "
+                f"(last complete audit: {iso(last_success) or 'never'}, grace {grace:.0f} s)"
             )
     return problems
+
+
+def readiness_problems(data: Mapping[str, Any]) -> list[str]:
+    """Why the results are not to be trusted yet (empty: ready): the last audit that finished
+    must have been complete, every tenant collected in full."""
+    status = data.get("last_status")
+    run = data.get("last_run_id")
+    if status is None:
+        return ["not ready: no audit has finished yet"]
+    if status == "complete":
+        return []
+    failed = data.get("tenants_failed") or []
+    detail = f"; not collected: {', '.join(map(str, failed))}" if failed else ""
+    error = f": {data.get('last_error')}" if data.get("last_error") else ""
+    return [f"not ready: the last audit{f' ({run})' if run else ''} is {status}{error}{detail} "
+            f"(last complete audit: {data.get('last_success') or 'never'})"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -266,9 +291,20 @@ class Metrics:
 
         self.registry = CollectorRegistry()
         ns = "soar_auditor"
+        from prometheus_client import Info
+
+        from auditor import __version__
+
+        self.build = Info(f"{ns}_build", "The auditor's version (value 1).",
+                          registry=self.registry)
+        self.build.info({"version": __version__,
+                         "python": ".".join(map(str, sys.version_info[:3]))})
         self.last_success = Gauge(f"{ns}_last_success_timestamp_seconds",
-                                  "Start time of the last audit that collected any tenant.",
-                                  registry=self.registry)
+                                  "Finish time of the last complete audit (every tenant "
+                                  "collected in full).", registry=self.registry)
+        self.last_complete = Gauge(f"{ns}_last_audit_complete",
+                                   "1 when the last finished audit was complete (what /readyz "
+                                   "answers), else 0.", registry=self.registry)
         self.last_start = Gauge(f"{ns}_last_audit_start_timestamp_seconds",
                                 "Start time of the last audit.", registry=self.registry)
         self.duration = Gauge(f"{ns}_last_audit_duration_seconds",
@@ -295,6 +331,7 @@ class Metrics:
             gauge.set(moment.timestamp() if moment else 0)
         self.duration.set(snap.get("last_duration_seconds") or 0)
         self.running.set(1 if snap.get("state") == "running" else 0)
+        self.last_complete.set(1 if snap.get("last_status") == "complete" else 0)
         for severity, count in (snap.get("findings_by_severity") or {}).items():
             self.findings.labels(severity=severity).set(count)
         self.unknown.set(snap.get("unknown_findings") or 0)
@@ -311,7 +348,9 @@ class _Server6(ThreadingHTTPServer):
 
 
 class HealthServer:
-    """``/healthz`` (200 healthy, 503 not, JSON body) and ``/metrics`` on ``host:port``."""
+    """``/healthz`` (200 healthy, 503 not: the scheduler is alive, not stuck, audits on time),
+    ``/readyz`` (200 when the last audit was complete and the scheduler alive, else 503; JSON
+    bodies) and ``/metrics`` on ``host:port``."""
 
     def __init__(self, health: Health, metrics: Metrics, host: str, port: int,
                  max_audit_seconds: float = DEFAULT_MAX_AUDIT_SECONDS) -> None:
@@ -331,6 +370,15 @@ class HealthServer:
                                      clock=health.clock)
                     body = {"status": "unhealthy" if problems else "ok", "problems": problems,
                             **snap}
+                    self._send(503 if problems else 200, "application/json",
+                               json.dumps(body).encode())
+                elif path == "/readyz":
+                    snap = health.snapshot()
+                    problems = check(snap, max_audit_seconds=outer.max_audit_seconds,
+                                     clock=health.clock, overdue=False)
+                    problems += readiness_problems(snap)
+                    body = {"status": "not ready" if problems else "ready",
+                            "problems": problems, **snap}
                     self._send(503 if problems else 200, "application/json",
                                json.dumps(body).encode())
                 else:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("auditor.pipeline")
 
 Progress = Callable[[str, str], None]  # (tenant, event) — events: "start", "ok", "error"
+# What the outputs show of a run: (result, rule catalog) -> (result, catalog) narrowed, e.g. by
+# `run --severity`; the store, Slack and the exit code always get the whole result.
+ReportView = Callable[[RunResult, list[dict[str, Any]]], tuple[RunResult, list[dict[str, Any]]]]
 
 
 @dataclass(slots=True)
@@ -159,11 +162,15 @@ def run_audit(
     notify: bool = True,
     lock_timeout: float | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    report_view: ReportView | None = None,
+    on_begin: Callable[[str], None] | None = None,
 ) -> RunResult:
     """One audit of every tenant of ``config`` (or of one shard of them).
 
     The run is dated ``now`` when given, else by ``clock`` when the audit lock is held; the store
     the audit opens itself (no ``store``) takes its timestamps from ``clock`` too.
+    ``report_view`` narrows what the outputs show (not what is stored, alerted or returned);
+    ``on_begin`` is told the run id once the run is recorded as running.
     """
     from auditor.report import ReportContext, write_reports
     from auditor.soar.collect import collect_all
@@ -190,6 +197,8 @@ def run_audit(
             started = clock.now().replace(microsecond=0)
         started = _begin(st, started, shard, fixed=now is not None, clock=clock)
         guard.begun(run_id_for(started, shard), started)
+        if on_begin is not None:
+            on_begin(run_id_for(started, shard))
         timer = time.monotonic()
         log.info("audit %s: %d tenant(s)", run_id_for(started, shard), len(tenants_cfg))
         collections = collect_all(
@@ -223,11 +232,13 @@ def run_audit(
 
         target = output_dir(config, result, out_dir)
         params = config.rules.params
-        context = ReportContext(trend=st.runs(limit=60), rules=rule_catalog(prepared.rules),
+        view = report_view or (lambda r, c: (r, c))
+        shown, catalog = view(result, rule_catalog(prepared.rules))
+        context = ReportContext(trend=st.runs(limit=60), rules=catalog,
                                 legacy_api_shutdown=params.legacy_api_shutdown,
                                 legacy_api_warning_days=params.legacy_api_warning_days)
         try:
-            write_reports(result, target, list(config.reports.formats), context)
+            write_reports(shown, target, list(config.reports.formats), context)
         except OSError as exc:
             where = exc.filename2 or exc.filename or target
             raise OutputsNotWritten(
@@ -247,7 +258,7 @@ def run_audit(
             if outcome.errors:
                 result.notes.extend(f"Slack: {e}" for e in outcome.errors)
                 try:
-                    write_reports(result, target, ["json"], context)
+                    write_reports(view(result, catalog)[0], target, ["json"], context)
                 except OSError as exc:  # the run is recorded; findings.json lacks the notes
                     log.warning("could not add the Slack notes to %s: %s", target,
                                 exc.strerror or exc)

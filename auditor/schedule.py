@@ -3,8 +3,10 @@
 - One APScheduler ``BackgroundScheduler``; the main thread waits for SIGTERM/SIGINT.
 - The audit job: ``max_instances=1``, coalescing, a misfire grace time, and a lock of its own so
   that a catch-up or ``--run-now`` audit never overlaps a scheduled one.
-- Catch-up at start: when the last successful audit in the state store is older than the latest
-  scheduled slot, one audit runs at once (one, however many slots were missed).
+- Catch-up at start: when no audit in the state store covers the latest scheduled slot (a
+  complete audit finished after it, or an incomplete one started after it), one audit runs at
+  once (one, however many slots were missed). Success is a complete audit, as in the heartbeat,
+  /metrics and /readyz.
 - Several replicas on one PostgreSQL store: each claims the slot (``store.claim_slot``) before
   auditing, so each slot is audited once.
 - The configuration is re-read before every audit; a broken change is logged, the last good one
@@ -188,7 +190,12 @@ class Scheduler:
 
     # -- catch-up ------------------------------------------------------------------------------
     def _catch_up_slot(self) -> datetime | None:
-        """The missed slot to audit at start, or None (also records what the store knows)."""
+        """The missed slot to audit at start, or None (also records what the store knows).
+
+        The slot is covered by a complete audit that finished after it, or by an incomplete one
+        that started after it (a tenant it could not collect is a finding, and /readyz says so:
+        restarting the scheduler does not audit that slot again). The last *successful* audit is
+        the last complete one, as everywhere."""
         from auditor.crontab import previous_fire_time
 
         trigger = self._trigger(self.config)
@@ -196,6 +203,7 @@ class Scheduler:
             store = self._open_store(self.config)
             try:
                 last = _aware(store.last_successful_audit())
+                latest = store.runs(limit=1)
             finally:
                 store.close()
         except Exception as exc:  # noqa: BLE001  (the daemon must start; the audit retries)
@@ -203,18 +211,25 @@ class Scheduler:
             return previous_fire_time(trigger, self.clock.now())
         slot = previous_fire_time(trigger, self.clock.now())  # after the (maybe slow) store
         self.health.update(last_success=last)
+        newest = latest[0] if latest else None
+        if newest is not None:
+            self.health.update(last_status=newest.status, last_run_id=newest.run_id)
         if slot is None:
             return None
+        what = f"last complete audit {iso(last)}" if last else "no complete audit on record"
         if last is not None and last >= slot:
             self.health.slot_done_elsewhere(slot)
-            log.info("last successful audit %s covers the slot of %s: no catch-up",
-                     iso(last), iso(slot))
+            log.info("%s covers the slot of %s: no catch-up", what, iso(slot))
             return None
-        if last is None:
-            log.info("no successful audit on record: catching up now (slot %s)", iso(slot))
-        else:
-            log.info("last successful audit %s is older than the slot of %s: catching up now",
-                     iso(last), iso(slot))
+        started = _aware(newest.started_at) if newest is not None else None
+        if newest is not None and newest.status == "incomplete" and started is not None \
+                and started >= slot:
+            self.health.slot_done_elsewhere(slot)
+            log.info("the audit %s (incomplete) covers the slot of %s: no catch-up (%s)",
+                     newest.run_id, iso(slot), what)
+            return None
+        log.info("%s; catching up now (slot %s)", what if last is None else
+                 f"{what} is older than the slot", iso(slot))
         return slot
 
     # -- the audit -----------------------------------------------------------------------------

@@ -42,6 +42,26 @@ HELP: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """As click's, but every way a command can end is one line (or one JSON record) and an
+        exit code that keeps its meaning (see :mod:`auditor.cli.errors`)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        import sys
+
+        from auditor.cli.errors import INVOCATION, json_argv, run_main
+
+        argv = list(sys.argv[1:] if args is None else args)
+        INVOCATION["command"] = next((a for a in argv if a in COMMANDS), None)
+        if json_argv(argv):  # a usage error found while parsing is a JSON record too
+            from auditor.logs import setup_logging
+
+            setup_logging(0, "json")
+        run_main(lambda: super(LazyGroup, self).main(
+            argv, prog_name, complete_var, standalone_mode=False, **extra))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

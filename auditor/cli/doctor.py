@@ -8,18 +8,12 @@ from pathlib import Path
 import click
 
 from auditor.cli import clock_of
+from auditor.cli.output import fail as _fail
+from auditor.cli.output import say
 from auditor.config import Config, ConfigError, load_config
-from auditor.textsafe import term_safe
 
 # doctor is interactive: one quick retry, not the audit's patient backoff
 DOCTOR_RETRIES = 1
-
-
-def _fail(message: str, code: int) -> None:
-    from auditor.logs import scrub
-
-    click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
-    sys.exit(code)
 
 
 def _load(config_path: str) -> Config:
@@ -48,17 +42,23 @@ def doctor(config_path: str, tenants: tuple[str, ...]) -> None:
         _fail(f"--tenant: no tenant named {', '.join(unknown)} in {config_path}", 2)
     counts = {"fail": 0, "warn": 0}
 
+    tenant_names = {t.name for t in config.tenants}
+
     def emit(check: Check) -> None:
         counts[check.status] = counts.get(check.status, 0) + 1
-        click.echo(check.line())
+        say(check.line(), level={"fail": "error", "warn": "warning"}.get(check.status, "info"),
+            event="check", tenant=check.scope if check.scope in tenant_names else None,
+            scope=check.scope, check=check.name, status=check.status, fix=check.fix)
 
     retry = RetryPolicy(total=DOCTOR_RETRIES, backoff_factor=0.2, backoff_jitter=0.1)
     ok = run_doctor(config, emit, tenants=list(tenants) or None, retry=retry)
     problems, warnings = counts["fail"], counts["warn"]
     if ok:
-        click.echo("doctor: no problem found" + (f" ({warnings} warning(s))" if warnings else ""))
+        say("doctor: no problem found" + (f" ({warnings} warning(s))" if warnings else ""),
+            event="doctor_finished", problems=0, warnings=warnings)
         return
-    click.echo(f"doctor: {problems} problem(s), {warnings} warning(s)")
+    say(f"doctor: {problems} problem(s), {warnings} warning(s)", level="error",
+        event="doctor_finished", problems=problems, warnings=warnings)
     sys.exit(1)
 
 
@@ -96,11 +96,12 @@ def capture(config_path: str, tenant_name: str, out: Path, anonymize: bool) -> N
         _fail(f"capture: cannot write {out}: {exc.strerror or exc}", 1)
         return
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.counts.items())
-    click.echo(f"captured {term_safe(tenant.name)}: {counts}")
-    click.echo(f"secrets removed: {result.removed} value(s)"
-               + (f"; names replaced: {result.pseudonyms}" if anonymize else ""))
+    name = tenant.name
+    say(f"captured {name}: {counts}", event="captured", tenant=name, counts=result.counts)
+    say(f"secrets removed: {result.removed} value(s)"
+        + (f"; names replaced: {result.pseudonyms}" if anonymize else ""), tenant=name)
     for note in result.notes:
-        click.echo(f"note: {term_safe(note)}")
-    click.echo(f"written: {term_safe(str(out))}")
-    click.echo(f"replay:  soar-auditor simulator --scenario {term_safe(str(out))}  "
-               f"(AppKey {REPLAY_APP_KEY})")
+        say(f"note: {note}", level="warning", event="note", tenant=name)
+    say(f"written: {out}", event="capture_written", tenant=name, path=str(out))
+    say(f"replay:  soar-auditor simulator --scenario {out}  (AppKey {REPLAY_APP_KEY})",
+        tenant=name)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,9 @@ import click
 from click.core import ParameterSource
 
 from auditor.cli import clock_of
+from auditor.cli.filters import build_filter, report_filter_options
+from auditor.cli.output import fail as _fail
+from auditor.cli.output import json_mode, say
 from auditor.config import FORMATS, Config, ConfigError, load_config, resolve_path
 from auditor.textsafe import term_safe
 
@@ -21,13 +23,6 @@ if TYPE_CHECKING:
     from auditor.state import RunSummary, Store
 
 STATE_ENV = "SOAR_AUDITOR_STATE"
-
-
-def _fail(message: str, code: int) -> None:
-    from auditor.logs import scrub
-
-    click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
-    sys.exit(code)
 
 
 def _config(config_path: str | None) -> Config | None:
@@ -103,18 +98,20 @@ def _with_common(f: Any) -> Any:
 @_with_common
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
               help="How many runs, newest first.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
+              help="table (default), or json (the default with --log-format json, then on one "
+                   "line).")
 @click.pass_context
 def history(ctx: click.Context, config_path: str | None, state: str | None, limit: int,
-            fmt: str) -> None:
+            fmt: str | None) -> None:
     """Recent audits from the state store: status, and per tenant its counts, new and resolved."""
     config = _config(config_path)
     url = _state_target(ctx, config, state)
     with _open(url, config) as store:
         rows = store.history(limit)
-    if fmt == "json":
-        click.echo(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
+    if (fmt or ("json" if json_mode() else "table")) == "json":
+        click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False,
+                              indent=None if json_mode() else 2))
         return
     _print_table(rows)
 
@@ -172,12 +169,20 @@ def _print_table(rows: list[RunSummary]) -> None:
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS),
               help="Formats (repeatable); default: reports.formats of the configuration, or all "
               "of html, json, csv. findings.json and inventory.json are always written.")
+@report_filter_options
 @click.pass_context
 def report(ctx: click.Context, config_path: str | None, state: str | None, run_id: str,
-           out: Path | None, formats: tuple[str, ...]) -> None:
-    """Re-render the outputs of a stored audit (its findings as they were recorded)."""
+           out: Path | None, formats: tuple[str, ...], severities: tuple[str, ...],
+           statuses: tuple[str, ...], rule_globs: tuple[str, ...],
+           exclude_globs: tuple[str, ...]) -> None:
+    """Re-render the outputs of a stored audit (its findings as they were recorded).
+
+    --severity, --status, --rule and --exclude-rule narrow what the outputs show; the stored
+    run is not changed.
+    """
     from auditor.report import ReportContext, write_reports
 
+    view = build_filter(severities, statuses, rule_globs, exclude_globs)
     config = _config(config_path)
     url = _state_target(ctx, config, state)
     with _open(url, config) as store:
@@ -189,16 +194,17 @@ def report(ctx: click.Context, config_path: str | None, state: str | None, run_i
         out = base / result.run_id
     try:
         params = config.rules.params if config else None
+        shown, catalog = view.view(result, _rules(config))
         context = ReportContext(
-            trend=trend, rules=_rules(config),
+            trend=trend, rules=catalog,
             legacy_api_shutdown=params.legacy_api_shutdown if params else None,
             legacy_api_warning_days=params.legacy_api_warning_days if params else None)
-        written = write_reports(result, out, chosen, context)
+        written = write_reports(shown, out, chosen, context)
     except OSError as exc:
         _fail(f"cannot write the reports into {out}: {exc.strerror or exc}", 2)
         return
     for path in written:
-        click.echo(term_safe(str(path)))
+        say(str(path), event="report_written", run_id=result.run_id, path=str(path))
 
 
 def _rules(config: Config | None) -> list[dict[str, Any]]:

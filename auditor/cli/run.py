@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from auditor.cli import clock_of, options
+from auditor.cli.filters import build_filter, report_filter_options, select_tenants
+from auditor.cli.output import fail, json_mode, say
 from auditor.config import FORMATS, Config, ConfigError, load_config, parse_config
 from auditor.textsafe import term_safe
 
@@ -24,14 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("auditor.cli")
 SEVERITY_CHOICES = ["critical", "high", "medium", "low", "info", "none"]
-
-
-def fail(message: str, code: int) -> None:
-    """One clear line on stderr, then the exit code."""
-    from auditor.logs import scrub
-
-    click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
-    sys.exit(code)
 
 
 def _interactive(ctx: click.Context) -> bool:
@@ -69,51 +63,9 @@ def progress_display(ctx: click.Context, tenants: list[str]) -> Iterator[Progres
 
 
 def print_summary(ctx: click.Context, result: RunResult, out_dir: Path) -> None:
-    if options(ctx).get("log_format") == "json":
-        log.info(
-            "audit %s finished: %s", result.run_id, result.status,
-            extra={"event": "audit_finished", "run_id": result.run_id},
-        )
-        return
-    from rich.console import Console
-    from rich.table import Table
+    from auditor.cli.summary import print_summary as show
 
-    summary = result.summary()
-    # No rich markup (API text such as "[bold]" stays text); lines are not hard-wrapped, so each
-    # drift note or note stays one line for grep.
-    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
-    if not console.is_terminal:  # a log or a pipe: room for every column, no "crit…" / "gcp-p…"
-        console.width = max(console.width, 160)
-    table = Table(title=f"Audit {result.run_id}: {result.status.upper()}")
-    for col in ("tenant", "status", "auth", "keys", "critical", "high", "medium", "low", "info",
-                "unknown"):
-        table.add_column(col, justify="left" if col in ("tenant", "status", "auth") else "right")
-    for tenant in result.tenants:
-        mine = [f for f in result.findings if f.tenant == tenant.name]
-        sev = {s: sum(1 for f in mine if f.status == "fail" and f.severity == s)
-               for s in ("critical", "high", "medium", "low", "info")}
-        status = "ok" if tenant.status == "ok" else f"ERROR: {tenant.error}"
-        table.add_row(
-            term_safe(tenant.name), term_safe(status), term_safe(tenant.auth),
-            str(tenant.counts.get("api_keys", "-")),
-            *(str(sev[s]) for s in sev),
-            str(sum(1 for f in mine if f.status == "unknown")),
-        )
-    console.print(table)
-    for drift in result.drift:
-        console.print(f"drift: {term_safe(drift.endpoint)} {term_safe(drift.field)}: "
-                      f"{term_safe(drift.detail)}")
-    if any(t.auth == "google" for t in result.tenants):
-        console.print("auth google: instance migrated to Google Cloud; IAM permissions replace "
-                      "permission groups, so permission-group findings judge the legacy groups "
-                      "the API still reports")
-    console.print(
-        f"failing {summary['failing']}, unknown {summary['unknown']}, muted {summary['muted']}, "
-        f"new {summary['new']}, resolved {summary['resolved']}"
-    )
-    for note in result.notes:
-        console.print(f"note: {term_safe(note)}")
-    console.print(f"reports: {term_safe(str(out_dir))}")
+    show(result, out_dir, json_mode=options(ctx).get("log_format") == "json")
 
 
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -127,55 +79,82 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(str(exc), param_hint="--shard") from None
 
 
-@click.command()
+@click.command(epilog="--severity, --status, --rule and --exclude-rule narrow what is reported "
+                     "(the outputs and the terminal); the verdicts, the state store, --fail-on "
+                     "and Slack alerts consider every finding.")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="The YAML configuration file.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the outputs here (default: <reports.dir>/<run id>/).")
 @click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default=None,
-              help="Exit 1 when a failing or unknown finding is at or above this severity.")
+              help="Exit 1 when a failing or unknown finding is at or above this severity "
+                   "(every finding counts, whatever the reporting filters say).")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS),
               help="Output formats (repeatable); default: reports.formats of the configuration.")
+@click.option("--tenant", "tenant_globs", multiple=True, metavar="NAME",
+              help="Audit only the tenants matching this name or glob (repeatable).")
 @click.option("--shard", default=None, metavar="I/N",
               help="Audit only shard I of N of the tenants (default from JOB_COMPLETION_INDEX).")
 @click.option("--no-notify", is_flag=True, help="Do not send Slack alerts for this run.")
+@report_filter_options
 @click.pass_context
 def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | None,
-        formats: tuple[str, ...], shard: str | None, no_notify: bool) -> None:
-    """Audit every tenant of the configuration once, now (for cron and CronJobs)."""
+        formats: tuple[str, ...], tenant_globs: tuple[str, ...], shard: str | None,
+        no_notify: bool, severities: tuple[str, ...], statuses: tuple[str, ...],
+        rule_globs: tuple[str, ...], exclude_globs: tuple[str, ...]) -> None:
+    """Audit every tenant of the configuration once, now (for cron and CronJobs).
+
+    Exit 0: complete, nothing at or above --fail-on; 1: a failing (or unknown) finding at or
+    above --fail-on; 2: usage or configuration error; 3: the audit is incomplete (a tenant not
+    collected in full) or could not finish; 143/130: stopped by SIGTERM/SIGINT (the run is
+    recorded as interrupted).
+    """
+    from auditor.cli.interrupt import Interrupted, RunGuard
+    from auditor.logs import register_tenants
     from auditor.pipeline import exit_code_for, output_dir
 
+    view = build_filter(severities, statuses, rule_globs, exclude_globs)
     try:
         config = load_config(config_path)
-        if formats:
-            config = config.model_copy(
-                update={"reports": config.reports.model_copy(update={"formats": list(formats)})}
-            )
-        shard_value = _parse_shard(shard)
     except ConfigError as exc:
-        fail(str(exc), 2)
-        return
+        fail(str(exc), 2, event="config_error")
+    names = select_tenants([t.name for t in config.tenants], tenant_globs)
+    register_tenants(names)
+    update: dict[str, Any] = {}
+    if formats:
+        update["reports"] = config.reports.model_copy(update={"formats": list(formats)})
+    if tenant_globs:
+        update["tenants"] = [t for t in config.tenants if t.name in names]
+    config = config.model_copy(update=update) if update else config
+    shard_value = _parse_shard(shard)
     if shard_value is not None:
         from auditor.shard import select_shard
 
         if not select_shard(list(config.tenants), shard_value):
-            click.echo(f"soar-auditor: shard {shard_value[0]}/{shard_value[1]} has no tenants: "
-                       "nothing to audit", err=True)
+            say(f"soar-auditor: shard {shard_value[0]}/{shard_value[1]} has no tenants: "
+                "nothing to audit", err=True, event="nothing_to_audit")
             sys.exit(0)
-    result = _audit(ctx, config, out_dir=out, shard=shard_value, notify=not no_notify)
-    out_dir = output_dir(config, result, out)
-    print_summary(ctx, result, out_dir)
+    guard = RunGuard(config, clock_of(ctx))
+    try:
+        with guard:
+            result = _audit(ctx, config, out_dir=out, shard=shard_value, notify=not no_notify,
+                            report_view=view.view if view.active else None,
+                            on_begin=guard.began)
+            out_dir = output_dir(config, result, out)
+            shown = view.view(result, [])[0]
+            print_summary(ctx, shown, out_dir)
+    except Interrupted:
+        guard.finish()
     code = exit_code_for(result, fail_on)
     if code == 3:
         for tenant in result.tenants:
             if tenant.status == "error":
-                click.echo(
-                    f"soar-auditor: tenant {term_safe(tenant.name)} not audited: "
-                    f"{term_safe(tenant.error or 'unknown error')}",
-                    err=True,
-                )
+                say(f"soar-auditor: tenant {tenant.name} not audited: "
+                    f"{tenant.error or 'unknown error'}", err=True, level="error",
+                    event="tenant_not_audited", tenant=tenant.name, run_id=result.run_id)
     elif code == 1:
-        click.echo(f"soar-auditor: failing findings at or above {fail_on}", err=True)
+        say(f"soar-auditor: failing findings at or above {fail_on}", err=True, level="error",
+            event="fail_on", run_id=result.run_id, fail_on=fail_on)
     sys.exit(code)
 
 
@@ -187,14 +166,13 @@ def _audit(ctx: click.Context, config: Config, **kw: object) -> RunResult:
             return run_audit(config, progress=progress, clock=clock_of(ctx),
                              **kw)  # type: ignore[arg-type]
     except ConfigError as exc:
-        fail(str(exc), 2)
+        fail(str(exc), 2, event="config_error")
     except Exception as exc:  # the state store or the outputs failed: nothing trustworthy
         from auditor.state import LockBusy, StoreError
 
         if isinstance(exc, (StoreError, LockBusy)):
-            fail(f"state store: {exc}", 3)
+            fail(f"state store: {exc}", 3, event="store_error")
         raise
-    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -236,7 +214,7 @@ def demo(ctx: click.Context, out: Path) -> None:
         encoding="utf-8",
     )
     print_summary(ctx, result, out)
-    if options(ctx).get("log_format") != "json":
+    if not json_mode():
         click.echo()
         click.echo(f"Night 1 ({first.run_id}): {first.summary()['failing']} failing findings.")
         click.echo("The Slack alert this audit would send (saved as slack.json):")

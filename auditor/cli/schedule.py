@@ -9,17 +9,11 @@ import sys
 import click
 
 from auditor.cli import clock_of
+from auditor.cli.output import fail as _fail
+from auditor.cli.output import say
 from auditor.config import ConfigError, load_config
-from auditor.textsafe import term_safe
 
 log = logging.getLogger("auditor.cli")
-
-
-def _fail(message: str, code: int) -> None:
-    from auditor.logs import scrub
-
-    click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
-    sys.exit(code)
 
 
 @click.command()
@@ -75,14 +69,18 @@ def schedule(config_path: str, run_now: bool, trigger_seconds: float | None,
 @click.option("--liveness", is_flag=True,
               help="Check only that the scheduler is alive and not stuck (not that audits are on "
                    "time): for a Kubernetes liveness probe.")
+@click.option("--readiness", is_flag=True,
+              help="Also fail unless the last audit was complete (every tenant collected in "
+                   "full), as /readyz does.")
 def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_seconds: float,
-                max_heartbeat_age: float | None, liveness: bool) -> None:
-    """Exit 0 when the scheduler is healthy, 1 when it is stuck, stopped, silent or overdue.
+                max_heartbeat_age: float | None, liveness: bool, readiness: bool) -> None:
+    """Exit 0 when the scheduler is healthy, 1 when it is stuck, stopped, silent or overdue
+    (--readiness: or when the last audit was not complete).
 
     Reads only the heartbeat file the scheduler writes (no secret, no network): for Docker's
     HEALTHCHECK and Kubernetes exec probes.
     """
-    from auditor.health import check, heartbeat_path, read_heartbeat
+    from auditor.health import check, heartbeat_path, read_heartbeat, readiness_problems
 
     config = None
     if config_path is not None and heartbeat_file is None:
@@ -98,15 +96,17 @@ def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_s
         return
     problems = check(data, clock_of().now(), max_audit_seconds=max_audit_seconds,
                      max_heartbeat_age=max_heartbeat_age, overdue=not liveness)
+    if readiness:
+        problems += readiness_problems(data)
     if problems:
         for problem in problems:
-            click.echo(f"unhealthy: {term_safe(problem)}", err=True)
+            say(f"unhealthy: {problem}", err=True, level="error", event="unhealthy")
         sys.exit(1)
     state = data.get("state")
-    click.echo(
-        f"healthy: {state}, last success {data.get('last_success') or 'never'}, "
-        f"next run {data.get('next_run') or 'unknown'}"
-    )
+    say(f"healthy: {state}, last complete audit {data.get('last_success') or 'never'}, "
+        f"last audit {data.get('last_status') or 'none yet'}, "
+        f"next run {data.get('next_run') or 'unknown'}", event="healthy",
+        state=state, last_success=data.get("last_success"), last_status=data.get("last_status"))
 
 
 __all__ = ["healthcheck", "schedule"]

@@ -185,6 +185,14 @@ class Store:
             log.warning("state: %d earlier run(s)%s did not finish; marked interrupted",
                         res.rowcount, "" if scope is None else f" of {scope}")
 
+    def interrupt_run(self, run_id: str) -> bool:
+        """Mark this process's own run ``run_id`` "interrupted" at once (a command that was told
+        to stop), if it is still "running"; True when it was. Needs no audit lock."""
+        where = (runs.c.id == run_id) & (runs.c.status == "running")
+        with self._write(f"marking run {run_id} interrupted") as conn:
+            res = conn.execute(sa.update(runs).where(where).values(status="interrupted"))
+        return bool(res.rowcount)
+
     @contextmanager
     def outbox_delivery(self) -> Iterator[None]:
         """Held while the outbox is read and delivered: one deliverer at a time per store (the

@@ -104,9 +104,9 @@ def test_wrong_appkey_is_one_line_naming_tenant_and_401(tmp_path: Path,
     proc = cli("run", "--config", str(cfg), "--log-format", "json",
                env={"K": "wrong-key-for-this-tenant"})
     assert proc.returncode == 3
-    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("{")]
-    assert len(lines) == 1, proc.stderr
-    assert "acme-prod" in lines[0] and "401" in lines[0]
+    records = [json.loads(ln) for ln in (proc.stdout + proc.stderr).splitlines()]  # all JSON
+    (line,) = [r for r in records if r.get("event") == "tenant_not_audited"]
+    assert line["tenant"] == "acme-prod" and "401" in line["message"]
     assert "wrong-key-for-this-tenant" not in proc.stderr + proc.stdout
 
 

@@ -98,10 +98,14 @@ def test_the_terminal_summary_lists_drift_and_marks_google_tenants(
     assert rows["legacy"][2:5] == ["ok", "│", "appkey"]
     drift = [line for line in out if line.startswith("drift: ")]
     document = json.loads(next((tmp_path / "reports").glob("2*/findings.json")).read_text())
-    assert len(drift) == len(document["drift"]) >= 3
-    assert "drift: GetApiKeys lastUsedTimeUnixTimeInMs: unknown field, ignored" in drift
-    assert "drift: GetEnvironments region: unknown field, ignored" in drift
-    assert "drift: GetApiKeys evil\\x1b[2J[bold red]field: unknown field, ignored" in drift
+    # One line per tenant and note, naming the tenant (the document lists each note once).
+    assert len(drift) == 2 * len(document["drift"]) >= 6
+    for tenant in ("gcp-prod", "legacy"):
+        assert f"drift: {tenant}: GetApiKeys lastUsedTimeUnixTimeInMs: unknown field, ignored" \
+            in drift
+        assert f"drift: {tenant}: GetEnvironments region: unknown field, ignored" in drift
+        assert f"drift: {tenant}: GetApiKeys evil\\x1b[2J[bold red]field: unknown field, " \
+            "ignored" in drift
     table_end = max(i for i, line in enumerate(out) if line.startswith("└"))
     assert all(out.index(line) > table_end for line in drift)  # after the table
     assert any(line.startswith("auth google: instance migrated to Google Cloud") for line in out)

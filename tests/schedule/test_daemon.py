@@ -186,6 +186,55 @@ def test_catch_up_after_downtime_runs_exactly_one_audit(
     assert len(stored_runs(url)) == 2
 
 
+def test_an_incomplete_audit_is_no_success_but_covers_its_slot_at_restart(
+    simulator: SimulatorServer, start_simulator: Callable[..., SimulatorServer], tmp_path: Path,
+    start_daemon: StartDaemon
+) -> None:
+    """One meaning of success (a complete audit) in the heartbeat, /metrics and /readyz; and a
+    restart after an incomplete audit of the slot does not audit it again."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    now = datetime.now(UTC)
+    cron = f"{now.minute} {(now.hour + 12) % 24} * * *"  # daily, far from now
+    port = free_port()
+    config = write_config(tmp_path / "auditor.yaml", simulator, url, cron=cron,
+                          health={"port": port, "host": "127.0.0.1"})
+    dead = start_simulator("demo")
+    dead.set_faults([{"endpoint": "GetApiKeys", "status": 401}])
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["tenants"].append({"name": "acme-dead", "url": dead.url, "api_key": dead.app_key,
+                            "timeout_seconds": 5})
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    old = run_audit(load_config(config))  # after the latest slot, one tenant not collected
+    assert old.status == "incomplete"
+
+    daemon = start_daemon(config)
+    wait_for(lambda: "no catch-up" in daemon.log, 30, "the start-up decision")
+    assert f"the audit {old.run_id} (incomplete) covers the slot" in daemon.log
+    assert "no complete audit on record" in daemon.log
+    beat = daemon.wait_heartbeat(lambda b: b.get("last_status") == "incomplete", 30,
+                                 "the stored status in the heartbeat")
+    assert beat["last_success"] is None
+    wait_for(lambda: _get(f"http://127.0.0.1:{port}/readyz") is not None, 30, "/readyz")
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+    assert old.run_id in ready.json()["problems"][0]
+    metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "soar_auditor_last_success_timestamp_seconds 0.0" in metrics
+    assert "soar_auditor_last_audit_complete 0.0" in metrics
+    assert 'soar_auditor_build_info{python="' in metrics and 'version="0.1.0"' in metrics
+    time.sleep(0.5)
+    assert daemon.terminate() == 0
+    assert len(stored_runs(url)) == 1  # no catch-up audit
+
+
+def _get(url: str) -> requests.Response | None:
+    try:
+        return requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return None
+
+
 def test_configuration_is_reread_before_every_audit(simulator: SimulatorServer, tmp_path: Path,
                                                     start_daemon: StartDaemon) -> None:
     url = f"sqlite:///{tmp_path}/state.db"

@@ -22,6 +22,7 @@ from auditor.health import (
     check,
     heartbeat_path,
     read_heartbeat,
+    readiness_problems,
     write_heartbeat,
 )
 from auditor.result import RunResult, TenantResult
@@ -37,21 +38,25 @@ def finding(severity: str, status: str = "fail", tenant: str = "acme") -> Findin
                    resource=Resource("api_key", 7, "ci-bot"), message="m", remediation="r")
 
 
-def result(start: datetime) -> RunResult:
+def result(start: datetime, *, complete: bool = False) -> RunResult:
+    """An incomplete audit (globex not collected), or a complete one."""
+    tenants = [TenantResult("acme", "ok", None, {"api_keys": 3})]
+    if not complete:
+        tenants.append(TenantResult("globex", "error", "HTTP 401", {}))
     return RunResult(
         run_id=start.strftime("%Y%m%dT%H%M%SZ"), started_at=start,
         finished_at=start + timedelta(seconds=42), tool_version="0.1.0",
-        tenants=[TenantResult("acme", "ok", None, {"api_keys": 3}),
-                 TenantResult("globex", "error", "HTTP 401", {})],
+        tenants=tenants,
         findings=[finding("high"), finding("high"), finding("critical"), finding("low", "muted"),
                   finding("medium", "unknown")],
     )
 
 
-def health_after_audit(start: datetime, slot: datetime | None = SLOT) -> Health:
+def health_after_audit(start: datetime, slot: datetime | None = SLOT, *,
+                       complete: bool = False) -> Health:
     health = Health(schedule=DAILY, misfire_grace_seconds=3600, heartbeat_interval_seconds=30)
     health.audit_started(start, "run")
-    health.audit_finished(result(start), slot, start + timedelta(seconds=42))
+    health.audit_finished(result(start, complete=complete), slot, start + timedelta(seconds=42))
     return health
 
 
@@ -69,7 +74,7 @@ def test_heartbeat_records_the_last_audit(tmp_path: Path) -> None:
     data = read_heartbeat(path)
     assert data["state"] == "idle"
     assert data["last_status"] == "incomplete"
-    assert data["last_success"] == "2026-11-26T02:00:01Z"
+    assert data["last_success"] is None  # success is a complete audit, nothing less
     assert data["last_duration_seconds"] == 42
     assert data["findings_by_severity"] == {"critical": 1, "high": 2, "medium": 0, "low": 0,
                                             "info": 0}
@@ -82,6 +87,28 @@ def test_heartbeat_records_the_last_audit(tmp_path: Path) -> None:
 
 def test_healthy_after_the_audit_of_the_latest_slot() -> None:
     assert check(snap(health_after_audit(SLOT + timedelta(seconds=1))), NOW) == []
+
+
+def test_success_is_a_complete_audit_and_readiness_says_whether_the_last_one_was() -> None:
+    incomplete = health_after_audit(SLOT + timedelta(seconds=1))
+    # The scheduler did its job for the slot (not overdue: a tenant it could not collect is a
+    # finding), but the results are not to be trusted: not ready, and no success.
+    assert check(snap(incomplete), NOW) == []
+    (problem,) = readiness_problems(snap(incomplete))
+    assert problem.startswith("not ready: the last audit (20261126T020001Z) is incomplete")
+    assert "not collected: globex" in problem and "last complete audit: never" in problem
+    assert incomplete.last_success is None
+
+    complete = health_after_audit(SLOT + timedelta(seconds=1), complete=True)
+    assert readiness_problems(snap(complete)) == []
+    assert complete.last_success == SLOT + timedelta(seconds=43)  # when it finished
+    # A complete audit, then an incomplete one: the last success stays the complete one.
+    complete.audit_started(SLOT + timedelta(hours=1), "r2")
+    complete.audit_finished(result(SLOT + timedelta(hours=1)), SLOT, SLOT + timedelta(hours=1))
+    assert complete.last_success == SLOT + timedelta(seconds=43)
+    assert readiness_problems(snap(complete))
+    fresh = Health(schedule=DAILY, misfire_grace_seconds=3600, heartbeat_interval_seconds=30)
+    assert readiness_problems(snap(fresh)) == ["not ready: no audit has finished yet"]
 
 
 def test_overdue_when_the_latest_slot_was_missed() -> None:
@@ -195,16 +222,45 @@ def test_healthcheck_command_exit_codes(tmp_path: Path) -> None:
     assert "no heartbeat at" in missing.stderr
 
 
-def test_health_endpoints_serve_healthz_and_metrics() -> None:
+def test_healthcheck_readiness_needs_a_complete_last_audit(tmp_path: Path) -> None:
+    path = tmp_path / "heartbeat.json"
+    now = datetime.now(UTC)
+    for complete in (False, True):
+        health = Health(schedule={"interval_seconds": 3600}, misfire_grace_seconds=3600,
+                        heartbeat_interval_seconds=30)
+        health.audit_started(now - timedelta(seconds=50), "r")
+        health.audit_finished(result(now - timedelta(seconds=50), complete=complete), None,
+                              now - timedelta(seconds=8))
+        write_heartbeat(path, health.snapshot())
+        assert _healthcheck("--heartbeat-file", str(path)).returncode == 0
+        ready = _healthcheck("--heartbeat-file", str(path), "--readiness")
+        assert ready.returncode == (0 if complete else 1), ready.stderr
+        if not complete:
+            assert "unhealthy: not ready: the last audit (" in ready.stderr
+            assert ") is incomplete; not collected: globex" in ready.stderr
+            as_json = subprocess.run(
+                [sys.executable, "-m", "auditor", "--log-format", "json", "healthcheck",
+                 "--heartbeat-file", str(path), "--readiness"],
+                capture_output=True, text=True, timeout=60, check=False)
+            records = [json.loads(line) for line in
+                       (as_json.stdout + as_json.stderr).splitlines()]
+            assert records and records[0]["event"] == "unhealthy"
+
+
+def test_health_endpoints_serve_healthz_readyz_and_metrics() -> None:
     health = health_after_audit(datetime.now(UTC) - timedelta(seconds=60), None)
     health.update(schedule={"interval_seconds": 3600})
     server = HealthServer(health, Metrics(), "127.0.0.1", 0)
     server.start()
     try:
         ok = requests.get(f"{server.url}/healthz", timeout=5)
-        assert ok.status_code == 200
+        assert ok.status_code == 200  # alive and on time...
         assert ok.json()["status"] == "ok"
         assert ok.json()["collection_errors"] == 1
+        ready = requests.get(f"{server.url}/readyz", timeout=5)
+        assert ready.status_code == 503  # ...but the last audit was incomplete
+        assert ready.json()["status"] == "not ready"
+        assert "incomplete" in ready.json()["problems"][0]
 
         text = requests.get(f"{server.url}/metrics", timeout=5).text
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
@@ -213,9 +269,23 @@ def test_health_endpoints_serve_healthz_and_metrics() -> None:
         assert samples[("soar_auditor_findings", (("severity", "critical"),))] == 1
         assert samples[("soar_auditor_collection_errors", ())] == 1
         assert samples[("soar_auditor_last_audit_duration_seconds", ())] == 42
-        assert samples[("soar_auditor_last_success_timestamp_seconds", ())] == pytest.approx(
-            health.last_success.timestamp() if health.last_success else -1)
+        # No complete audit yet: no success on record.
+        assert samples[("soar_auditor_last_success_timestamp_seconds", ())] == 0
+        assert samples[("soar_auditor_last_audit_complete", ())] == 0
         assert samples[("soar_auditor_audits_total", (("status", "incomplete"),))] == 1
+        (build,) = [labels for (name, labels) in samples if name == "soar_auditor_build_info"]
+        assert dict(build)["version"] == "0.1.0"
+
+        start = datetime.now(UTC) - timedelta(seconds=30)
+        health.audit_started(start, "r2")
+        health.audit_finished(result(start, complete=True), None, start + timedelta(seconds=5))
+        assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
+        text = requests.get(f"{server.url}/metrics", timeout=5).text
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for fam in text_string_to_metric_families(text) for s in fam.samples}
+        assert samples[("soar_auditor_last_success_timestamp_seconds", ())] == pytest.approx(
+            (start + timedelta(seconds=5)).timestamp())
+        assert samples[("soar_auditor_last_audit_complete", ())] == 1
 
         health.update(state="stopped")
         down = requests.get(f"{server.url}/healthz", timeout=5)

@@ -1,0 +1,167 @@
+"""How a command ends when something goes wrong that it did not handle itself.
+
+* An unexpected exception anywhere in a command is one line naming the command and what it was
+  doing (``soar-auditor: run: unexpected KeyError while writing reports: 'x'; rerun with -v for
+  the traceback``); the traceback (secrets scrubbed) only at ``-v``. Exit 3 (the command could
+  not finish; for ``run``: the audit is incomplete), or 2 when it happened while reading the
+  configuration. Never 1: that means failing findings.
+* Usage errors keep click's message and exit 2; Ctrl-C outside ``run`` exits 130.
+* In ``--log-format json`` each of these is one JSON record.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from types import FrameType, TracebackType
+from typing import Any, NoReturn
+
+import click
+
+from auditor.logs import current_format, current_verbosity, json_line, scrub
+from auditor.textsafe import term_safe
+
+EXIT_CONFIG = 2
+EXIT_INCOMPLETE = 3
+EXIT_SIGINT = 130
+EXIT_SIGPIPE = 141  # as a shell shows a process that SIGPIPE ended
+
+# The command being run (set by the root command): named in the one-line error.
+INVOCATION: dict[str, Any] = {"command": None}
+
+# Module prefix -> what the command was doing there; the outermost frame of the traceback in one
+# of these names the activity (run -> pipeline -> report.html -> engine: "writing reports").
+ACTIVITIES: tuple[tuple[str, str], ...] = (
+    ("auditor.configfile", "reading the configuration"),
+    ("auditor.config", "reading the configuration"),
+    ("auditor.engine.exceptions", "reading the exceptions file"),
+    ("auditor.engine.rules", "loading the rules"),
+    ("auditor.report", "writing reports"),
+    ("auditor.notify", "sending Slack alerts"),
+    ("auditor.state", "using the state store"),
+    ("auditor.soar", "collecting the tenants"),
+    ("auditor.capture", "capturing the tenant"),
+    ("auditor.doctor", "running the checks"),
+    ("auditor.engine", "evaluating the rules"),
+    ("auditor.simulator", "serving the simulator"),
+    ("auditor.health", "serving health"),
+    ("auditor.schedule", "scheduling audits"),
+    ("auditor.crontab", "scheduling audits"),
+)
+CONFIG_ACTIVITIES = frozenset({"reading the configuration", "reading the exceptions file",
+                               "loading the rules"})
+
+
+def _modules(frames: Sequence[FrameType]) -> list[str]:
+    return [str(f.f_globals.get("__name__", "")) for f in frames]
+
+
+def activity_of(frames: Sequence[FrameType]) -> str | None:
+    """What the code was doing, from its stack (outermost first)."""
+    for module in _modules(frames):
+        for prefix, what in ACTIVITIES:
+            if module == prefix or module.startswith(prefix + "."):
+                return what
+    return None
+
+
+def traceback_frames(tb: TracebackType | None) -> list[FrameType]:
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    return frames
+
+
+def stack_frames(frame: FrameType | None) -> list[FrameType]:
+    """The frames of a running stack, outermost first (for a signal handler's frame)."""
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    return list(reversed(frames))
+
+
+def _command() -> str:
+    return str(INVOCATION.get("command") or "soar-auditor")
+
+
+def _emit(message: str, *, event: str, code: int, **fields: Any) -> None:
+    if current_format() == "json":
+        click.echo(json_line(message, level="error", event=event, command=_command(),
+                             exit_code=code, **fields), err=True)
+    else:
+        click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
+
+
+def report_unexpected(exc: BaseException) -> int:
+    """Say what went wrong in one line (and the traceback at -v); return the exit code."""
+    doing = activity_of(traceback_frames(exc.__traceback__))
+    code = EXIT_CONFIG if doing in CONFIG_ACTIVITIES else EXIT_INCOMPLETE
+    name = type(exc).__name__
+    detail = str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
+    if isinstance(exc, OSError) and exc.filename:
+        detail = f"{detail}: {exc.filename}"
+    detail = " ".join(detail.split())[:300]
+    while_ = f" while {doing}" if doing else ""
+    verbose = current_verbosity() > 0
+    tail = "" if verbose else "; rerun with -v for the traceback"
+    message = f"{_command()}: unexpected {name}{while_}" + (f": {detail}" if detail else "") + tail
+    trace = scrub("".join(traceback.format_exception(exc)))
+    if verbose and current_format() != "json":
+        click.echo(term_safe(trace, keep_newlines=True).rstrip(), err=True)
+    _emit(message, event="unexpected_error", code=code, exception_type=name, doing=doing,
+          exception=trace if verbose else None)
+    return code
+
+
+def run_main(invoke: Callable[[], Any]) -> NoReturn:
+    """Run the command line (click in non-standalone mode) and exit with its code."""
+    try:
+        rv = invoke()
+    except click.ClickException as exc:
+        if current_format() == "json":
+            _emit(exc.format_message(), event="usage_error", code=exc.exit_code)
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt, EOFError):
+        _emit(f"{_command()}: interrupted", event="interrupted", code=EXIT_SIGINT)
+        sys.exit(EXIT_SIGINT)
+    except SystemExit:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # the reader of stdout went away (`| head`)
+            _quiet_pipe()
+            sys.exit(EXIT_SIGPIPE)
+        sys.exit(report_unexpected(exc))
+    except Exception as exc:  # noqa: BLE001  (anything a command did not handle: one line)
+        sys.exit(report_unexpected(exc))
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _quiet_pipe() -> None:
+    """No second error when the interpreter flushes stdout at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def json_argv(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON logs (read before click parses it, so that a usage
+    error is a JSON record too)."""
+    for i, arg in enumerate(argv):
+        if arg == "--log-format" and i + 1 < len(argv):
+            return argv[i + 1] == "json"
+        if arg.startswith("--log-format="):
+            return arg.split("=", 1)[1] == "json"
+    return False
+
+
+__all__ = ["INVOCATION", "activity_of", "report_unexpected", "run_main", "stack_frames"]

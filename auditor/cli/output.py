@@ -1,0 +1,45 @@
+"""What the commands print: one line for a person, or in ``--log-format json`` one JSON record
+per line (on the same stream), so that every line a json-mode run writes parses as JSON."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from auditor.logs import current_format, json_line, scrub
+from auditor.textsafe import term_safe
+
+PREFIX = "soar-auditor: "
+
+
+def json_mode() -> bool:
+    return current_format() == "json"
+
+
+def say(message: str, *, err: bool = False, level: str = "info", event: str | None = None,
+        tenant: str | None = None, **fields: Any) -> None:
+    """``message`` as one line (control characters shown as escapes, secrets scrubbed), or, in
+    json mode, one JSON record with ``event``, ``tenant`` and ``fields`` (without the line's
+    ``soar-auditor: `` prefix: the record names its logger)."""
+    if json_mode():
+        message = message.removeprefix(PREFIX)
+        click.echo(json_line(message, level=level, event=event, tenant=tenant, **fields), err=err)
+    else:
+        click.echo(term_safe(scrub(message)), err=err)
+
+
+def fail(message: str, code: int, *, tenant: str | None = None,
+         event: str = "error") -> NoReturn:
+    """One clear line on stderr (``soar-auditor: ...``, or a JSON record), then exit ``code``."""
+    say(f"{PREFIX}{message}", err=True, level="error", event=event, tenant=tenant, exit_code=code)
+    sys.exit(code)
+
+
+def echo_data(text: str) -> None:
+    """A command's data (a table, a document) on stdout, as it is."""
+    click.echo(text)
+
+
+__all__ = ["echo_data", "fail", "json_mode", "say"]
