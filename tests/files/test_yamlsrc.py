@@ -128,3 +128,16 @@ def test_the_engine_module_still_exports_the_loader() -> None:
     from auditor.engine import yamlsrc as shim
 
     assert shim.load is yamlsrc.load and shim.YamlError is YamlError
+
+
+def test_no_other_module_parses_yaml_itself() -> None:
+    """Every file the auditor reads goes through auditor/yamlsrc.py. capture.py re-reads the text
+    it has just dumped itself (to check it is a valid scenario), never a file."""
+    import re
+
+    root = Path(__file__).parents[2] / "auditor"
+    parse = re.compile(r"\byaml\.(safe_load|load|full_load|unsafe_load|compose|load_all|"
+                       r"safe_load_all|compose_all|parse)\(")
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if parse.search(p.read_text(encoding="utf-8")))
+    assert users == ["capture.py"]
