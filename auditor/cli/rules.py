@@ -40,29 +40,61 @@ _PATH_OPTION = click.option(
 
 @rules.command("list")
 @_PATH_OPTION
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
-def list_rules(paths: tuple[str, ...], fmt: str) -> None:
+@click.option("--framework", "frameworks", multiple=True, metavar="ID",
+              help="Only the rules mapped to this compliance framework (repeatable): an id as "
+                   "`rules show` lists them (nist-800-53-r5, cis-v8, soc2, iso27001-2022) or a "
+                   "unique start of one (nist, cis, iso); the table then shows its controls.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
+              help="table (default), or json (the default with --log-format json, then on one "
+                   "line).")
+def list_rules(paths: tuple[str, ...], frameworks: tuple[str, ...], fmt: str | None) -> None:
     """The rule catalog: id, severity, title and compliance frameworks."""
+    from auditor.cli.output import json_mode
+
     loaded = _load(paths)
-    if fmt == "json":
-        click.echo(json.dumps([r.metadata() for r in loaded], indent=2, ensure_ascii=False))
+    chosen = _frameworks(loaded, frameworks)
+    if chosen:
+        loaded = [r for r in loaded if set(r.frameworks) & set(chosen)]
+    if (fmt or ("json" if json_mode() else "table")) == "json":
+        click.echo(json.dumps([r.metadata() for r in loaded], ensure_ascii=False,
+                              indent=None if json_mode() else 2))
         return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(show_lines=False, header_style="bold")
-    for column in ("id", "severity", "title", "frameworks"):
+    last = "controls" if chosen else "frameworks"
+    for column in ("id", "severity", "title", last):
         table.add_column(column, overflow="fold")
     for rule in loaded:
-        table.add_row(
-            Text(term_safe(rule.id)),
-            Text(rule.severity),
-            Text(term_safe(rule.title)),
-            Text(term_safe(", ".join(rule.frameworks))),
-        )
+        if chosen:
+            cell = "; ".join(f"{f}: {', '.join(rule.compliance[f])}" if len(chosen) > 1
+                             else ", ".join(rule.compliance[f])
+                             for f in chosen if f in rule.compliance)
+        else:
+            cell = ", ".join(rule.frameworks)
+        table.add_row(Text(term_safe(rule.id)), Text(rule.severity), Text(term_safe(rule.title)),
+                      Text(term_safe(cell)))
     Console(soft_wrap=False).print(table)
+
+
+def _frameworks(loaded: Sequence[Any], wanted: Sequence[str]) -> list[str]:
+    """The framework ids meant by ``wanted`` (exact ids, or unique starts of one); exit 2 with
+    the known ids when one names none."""
+    from auditor.engine.schema import FRAMEWORKS
+
+    known = list(dict.fromkeys([*FRAMEWORKS, *(f for r in loaded for f in r.frameworks)]))
+    chosen: list[str] = []
+    for name in wanted:
+        key = name.strip().lower()
+        matches = [k for k in known if k == key] or [k for k in known if k.startswith(key)]
+        if len(matches) != 1:
+            why = "is ambiguous" if matches else "is not a framework of the rules"
+            raise click.BadParameter(f"{name!r} {why} (frameworks: {', '.join(known)})",
+                                     param_hint="--framework")
+        chosen += [m for m in matches if m not in chosen]
+    return chosen
 
 
 @rules.command("show")

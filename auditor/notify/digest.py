@@ -6,6 +6,8 @@
   ``notify`` says, ``none`` included: an audit that silently stops is the worst failure.
 * Nothing to say: no message, unless ``heartbeat: true`` asks for a short "all quiet" line
   (not with ``notify: none``).
+* The summary has one entry per rule across tenants, naming the tenants and resources it covers
+  (:mod:`auditor.notify.groups`); the bot's per-tenant thread replies list every finding.
 * Every text that comes from the SOAR API (or a rule file) goes through :func:`blockkit.safe`.
 * Inside the legacy API warning window (``days_left <= legacy_api_warning_days``, or past the
   shutdown) the summary says how many legacy API keys (SOAR-MIG-001, whatever their severity)
@@ -24,6 +26,7 @@ from typing import Any
 from auditor.config import SlackConfig, SlackRoute
 from auditor.engine.findings import SEVERITIES, SEVERITY_RANK, Finding
 from auditor.notify import blockkit as bk
+from auditor.notify.groups import group_by_rule, group_entry, resolved_group_entry
 from auditor.notify.message import DEFAULT_DESTINATION, Message, Reply, route_destination
 from auditor.report.migration import in_window, key_plan, legacy_left, when_text
 from auditor.result import RunResult
@@ -252,20 +255,35 @@ def _summary(result: RunResult, scope: Scope, settings: _Settings, limits: bk.Li
         packer.add(bk.section(line))
     more: list[str] = []
     budget = limits.max_entries
+    tag_new = settings.notify == "all"
+    # One entry per rule across tenants (its tenants and resources listed), so that the same
+    # rule on many tenants takes one entry of the budget; sizes: the findings an entry covers.
+    listed = group_by_rule(scope.listed, changed_first=tag_new)
+    resolved = group_by_rule(scope.resolved)
     sections = [
-        ("*Could not audit*", [failure_entry(x) for x in scope.failures], "tenant(s) not audited"),
-        ("*Failing findings*" if settings.notify == "all" else "*New and reopened*",
-         [finding_entry(f, tag_new=settings.notify == "all") for f in scope.listed],
-         "failing" if settings.notify == "all" else "new or reopened"),
-        ("*Resolved*", [resolved_entry(f) for f in scope.resolved], "resolved"),
+        ("*Could not audit*", [failure_entry(x) for x in scope.failures], [1] * len(
+            scope.failures), "tenant(s) not audited"),
+        ("*Failing findings*" if tag_new else "*New and reopened*",
+         [finding_entry(g.findings[0], tag_new=tag_new) if len(g) == 1
+          else group_entry(g, EMOJI, tag_new=tag_new) for g in listed],
+         [len(g) for g in listed], "failing" if tag_new else "new or reopened"),
+        ("*Resolved*", [resolved_entry(g.findings[0]) if len(g) == 1
+                        else resolved_group_entry(g) for g in resolved],
+         [len(g) for g in resolved], "resolved"),
     ]
-    for title, entries, noun in sections:
+    for title, entries, sizes, noun in sections:
         if not entries:
             continue
-        placed = packer.entries(f"{title} ({len(entries)})", entries, budget)
+        total = sum(sizes)
+        n = len(entries)
+        rules = f" in {n} rule{'' if n == 1 else 's'}" if n != total else ""
+        placed = packer.entries(f"{title} ({total}{rules})", entries, budget)
         budget = max(0, budget - placed)
         if placed < len(entries):
-            more.append(f"{len(entries) - placed} more {noun}")
+            hidden = sum(sizes[placed:])
+            left = len(entries) - placed
+            of = f" ({left} rule{'' if left == 1 else 's'})" if hidden != left else ""
+            more.append(f"{hidden} more {noun}{of}")
     if more:
         where = "in the thread and the report" if settings.bot else "in the report"
         packer.add_reserved(bk.context(f"…and {', '.join(more)} {where}."))

@@ -183,15 +183,22 @@ def test_500_new_findings_stay_within_slack_limits_and_overflow_is_counted(mode:
     assert_valid_blocks(message.blocks)
     text = all_text(message.blocks)
     assert len(text) <= Limits().max_total_chars
-    listed = [f for f in findings if f.status == "fail"]
-    whole = [f for f in listed if finding_entry(f) in text]
-    assert len(whole) == Limits().max_entries
-    # Never cut mid-entry: a key is either listed whole or not at all.
-    for f in listed:
-        assert (f"key *{f.resource.name}*" in text) == (f in whole)
-    more = re.search(r"…and (\d+) more new or reopened, (\d+) more resolved", text)
-    assert more, text[-400:]
-    assert int(more.group(1)) == 500 - len(whole) and int(more.group(2)) == 40
+    # One entry per rule across the tenants, naming how many keys in how many tenants.
+    assert "*New and reopened* (500 in 4 rules)" in text
+    assert "*Resolved* (40 in 1 rule)" in text
+    for rule in ("SOAR-PG-001", "SOAR-ROLE-001", "SOAR-AGE-001"):
+        assert text.count(f"`{rule}`") == 1, rule
+    assert text.count("`SOAR-ENV-001`") == 2  # new, and resolved
+    assert text.count("125 keys in 5 tenants: tenant-") == 4
+    assert "40 keys in 1 tenant: tenant-1: *gone-0* (id 1000)" in text
+    # Every tenant is named; a key is either listed whole or not at all, and each entry counts
+    # the keys it could not name.
+    for tenant in range(5):
+        assert text.count(f"tenant-{tenant}: *key-") == 4
+    named = [f for f in findings if f"*{f.resource.name}* (id {f.resource.id})" in text]
+    untold = sum(int(n) for n in re.findall(r" \+(\d+) more", text))
+    assert len(named) + untold == 540
+    assert "more new or reopened" not in text  # every rule has its entry
     assert "SOAR key audit: 500 new, 40 resolved" == texts(message.blocks)[0]
     if mode == "bot":
         assert len(message.thread) == 5
@@ -201,6 +208,49 @@ def test_500_new_findings_stay_within_slack_limits_and_overflow_is_counted(mode:
         assert reply.startswith("*tenant-1*: 100 new or reopened, 40 resolved")
         rest = re.search(r"…and (\d+) more in the report\.$", reply)
         assert rest and reply.count("key *") + int(rest.group(1)) == 140
+
+
+def test_a_few_tenants_no_longer_fill_the_summary_with_the_same_rules() -> None:
+    """10 rules failing on each of 8 tenants: 10 entries, each naming its 8 tenants (one
+    entry per finding was 80, cut at the budget of 25 after three rules)."""
+    rules = [f"SOAR-T{r:02d}-001" for r in range(10)]
+    findings = [finding(rule, tenant=f"acme-{t}", key=f"k{r}-{t}", key_id=r * 10 + t)
+                for r, rule in enumerate(rules) for t in range(8)]
+    [message] = build_digest(result(findings, tenants=tuple(f"acme-{t}" for t in range(8))),
+                             slack())
+    assert_valid_blocks(message.blocks)
+    text = all_text(message.blocks)
+    for r, rule in enumerate(rules):
+        assert text.count(f"`{rule}`") == 1
+        line = f"8 keys in 8 tenants: acme-0: *k{r}-0* (id {r * 10}); acme-1: *k{r}-1* "
+        assert line in text
+        assert f"acme-7: *k{r}-7* (id {r * 10 + 7})" in text
+    assert "more new or reopened" not in text
+
+
+def test_more_rules_than_the_budget_are_counted_by_finding_and_rule() -> None:
+    findings = [finding(f"SOAR-T{r:02d}-001", tenant=f"t{t}", key=f"k{r}-{t}", key_id=t)
+                for r in range(40) for t in range(2)]
+    [message] = build_digest(result(findings, tenants=("t0", "t1")), slack())
+    assert_valid_blocks(message.blocks)
+    text = all_text(message.blocks)
+    assert "*New and reopened* (80 in 40 rules)" in text
+    entries = len(re.findall(r"`SOAR-T\d\d-001`", text))
+    assert entries == Limits().max_entries
+    assert f"…and {80 - 2 * entries} more new or reopened ({40 - entries} rules) in the " \
+           "report." in text
+
+
+def test_a_rule_of_mixed_severities_and_verdicts_is_one_entry_saying_so() -> None:
+    findings = [finding("SOAR-MIG-001", key="a", key_id=1, severity="high"),
+                finding("SOAR-MIG-001", key="b", key_id=2, tenant="beta", lifecycle="reopened"),
+                finding("SOAR-MIG-001", key="c", key_id=3, status="unknown")]
+    [message] = build_digest(result(findings, tenants=("acme-prod", "beta")), slack())
+    text = all_text(message.blocks)
+    assert text.count("`SOAR-MIG-001`") == 1
+    assert ("high · *SOAR-MIG-001* `SOAR-MIG-001` _(1 reopened; 1 could not decide: data "
+            "missing; 1 high, 2 medium)_") in text
+    assert "3 keys in 2 tenants: acme-prod: *a* (id 1), *c* (id 3); beta: *b* (id 2)" in text
 
 
 def test_huge_hostile_texts_are_clipped_per_entry_never_past_3000_chars() -> None:

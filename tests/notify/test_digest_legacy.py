@@ -145,8 +145,8 @@ def test_a_hostile_or_missing_date_is_never_echoed(shutdown: Any) -> None:
 
 
 def test_the_line_survives_a_full_message_within_the_budget() -> None:
-    many = [finding("SOAR-PG-001", key=f"bot-{i}", key_id=100 + i, lifecycle="new",
-                    message="x" * 250) for i in range(200)]
+    many = [finding(f"SOAR-T{i:03d}-001", key=f"bot-{i}", key_id=100 + i, lifecycle="new",
+                    message="x" * 250) for i in range(200)]  # 200 rules: 200 entries
     limits = Limits(max_total_chars=6000, max_entries=60)
     [message] = build_digest(result([*many, *seven(12)]), slack(), legacy_warning_days=30,
                              limits=limits)
