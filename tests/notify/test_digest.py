@@ -18,7 +18,6 @@ from auditor.notify import (
     render_terminal,
     save_slack_json,
 )
-from auditor.notify.digest import finding_entry
 
 from .builders import finding, result
 from .helpers import all_text, assert_valid_blocks, texts
