@@ -63,7 +63,8 @@ def sequential(servers: list[SimulatorServer], log: list[list[tuple[str, str]]])
                 body = None
                 if method == "POST":
                     body = {"searchTerm": "", "requestedPage": 0, "pageSize": 100}
-                session.request(method, srv.url + path, json=body, timeout=30).content
+                answer = session.request(method, srv.url + path, json=body, timeout=30)
+                answer.close()  # read whole (not streamed), as the auditor reads it
     return time.perf_counter() - started
 
 
@@ -112,7 +113,8 @@ def main() -> None:
     parser.add_argument("--formats", default="html,json,csv")
     parser.add_argument("--no-sequential", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--profile", default=None, help="write a py-spy profile (raw, collapsed stacks) of the audit here")
+    parser.add_argument("--profile", default=None,
+                        help="write a py-spy profile (raw, collapsed stacks) of the audit here")
     args = parser.parse_args()
 
     scenario = scenario_with(args.keys)
