@@ -39,7 +39,7 @@ class Interrupted(BaseException):
 
 
 class RunGuard:
-    def __init__(self, config: Config, clock: Clock, *, grace: float = 3.0) -> None:
+    def __init__(self, config: Config, clock: Clock, *, grace: float = 1.5) -> None:
         self.config = config
         self.clock = clock
         self.grace = grace

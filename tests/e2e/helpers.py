@@ -12,11 +12,13 @@ import yaml
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        timeout: float = 120, python: list[str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """``python``: the command before ``args`` (default ``python -m auditor``)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "SLACK_"))}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "auditor", *args],
+        [*(python or [sys.executable, "-m", "auditor"]), *args],
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout, check=False,
     )
 
