@@ -21,6 +21,7 @@ from auditor.result import RunResult
 from auditor.simulator.scenario import Scenario, load_scenario
 from auditor.simulator.server import SimulatorServer
 from tests.conftest import TEST_NOW
+from tests.realtenant.test_doctor import without_secret_warnings
 
 NOW = TEST_NOW  # the simulators' clock (conftest)
 StartSimulator = Callable[..., SimulatorServer]
@@ -171,8 +172,8 @@ def test_capture_command(simulator: SimulatorServer, tmp_path: Path, clock: Fixe
     missing = runner.invoke(main, ["capture", "--config", str(config), "--tenant", "nope",
                                    "--out", str(out)])
     assert missing.exit_code == 2
-    assert missing.output == ("soar-auditor: --tenant: no tenant named 'nope' (tenants: "
-                              "acme-prod, down)\n")
+    assert without_secret_warnings(missing.output) == (
+        "soar-auditor: --tenant: no tenant named 'nope' (tenants: acme-prod, down)\n")
     down = runner.invoke(main, ["capture", "--config", str(config), "--tenant", "down",
                                 "--out", str(tmp_path / "down.yaml")])
     assert down.exit_code == 1
