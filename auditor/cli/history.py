@@ -29,7 +29,7 @@ def _config(config_path: str | None) -> Config | None:
     if config_path is None:
         return None
     try:
-        return load_config(config_path)
+        return load_config(config_path, store_only=True)  # no tenant secret needed
     except ConfigError as exc:
         _fail(str(exc), 2)
     return None

@@ -85,7 +85,7 @@ def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_s
     config = None
     if config_path is not None and heartbeat_file is None:
         try:
-            config = load_config(config_path)
+            config = load_config(config_path, store_only=True)
         except ConfigError as exc:
             _fail(str(exc), 2)
     try:
