@@ -11,9 +11,12 @@ _CONTROL_ALL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def term_safe(text: object, *, keep_newlines: bool = False) -> str:
     """Text for a terminal or a log line: control characters (ANSI escapes, bidi overrides,
     newlines unless kept) are shown as visible escapes instead of being interpreted."""
+    value = text if type(text) is str else str(text)
+    if value.isascii() and value.isprintable():  # the usual case: nothing to escape
+        return value
     pattern = _CONTROL if keep_newlines else _CONTROL_ALL
     return pattern.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
-                       else f"\\u{ord(m.group(0)):04x}", str(text))
+                       else f"\\u{ord(m.group(0)):04x}", value)
 
 
 def mrkdwn_escape(text: object) -> str:

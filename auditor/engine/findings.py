@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ ResourceType = Literal["api_key", "tenant", "idp_mapping", "iam_member"]
 ResourceId = int | str | None
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a finding's id is asked for by every stage and output
 def fingerprint(tenant: str, rule_id: str, resource_type: str, resource_id: ResourceId) -> str:
     """Stable id of a finding: the same tenant, rule and resource (type and id) give the same id
     in every run."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
+from auditor import jsonio
 from auditor.engine.findings import Finding
 from auditor.report.base import ReportContext, atomic_text
-from auditor.report.jsonout import json_default
 from auditor.result import RunResult, iso
 from auditor.textsafe import csv_safe
 
@@ -62,7 +61,7 @@ def row(finding: Finding) -> list[str]:
         exc.get("owner"),
         exc.get("reason"),
         exc.get("expires"),
-        json.dumps(finding.evidence, ensure_ascii=False, sort_keys=True, default=json_default)
+        jsonio.dumps(finding.evidence, sort_keys=True)
         if finding.evidence
         else "",
     ]

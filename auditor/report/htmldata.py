@@ -24,9 +24,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from auditor import jsonio
 from auditor.engine.findings import SEVERITIES, Finding
 from auditor.report.base import RuleDoc
-from auditor.report.jsonout import json_default
 from auditor.report.views import finding_order, framework_label, natural_key
 from auditor.result import RunResult, iso
 
@@ -41,7 +41,7 @@ _SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
 def script_json(data: object) -> Markup:
     """JSON for a ``<script type="application/json">`` block: no character in it can end the
     element, start a comment or an entity; strings keep their exact value for JSON.parse."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    text = jsonio.dumps(data)
     return Markup(_SCRIPT_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text))  # noqa: S704
 
 

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from auditor.jsonio import dumps
+from auditor.jsonio import json_default as json_default
 from auditor.report.base import ReportContext, atomic_text
-from auditor.result import RunResult, iso
-
-
-def json_default(value: object) -> Any:
-    """Values a rule may put in evidence that JSON has no type for."""
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    return str(value)
+from auditor.result import RunResult
 
 
 def dump_json(data: object, path: Path) -> None:
     with atomic_text(path) as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, default=json_default)
+        handle.write(dumps(data, indent=True))
         handle.write("\n")
 
 
 def _dumps(value: object, indent: int | None = 2) -> str:
-    return json.dumps(value, indent=indent, ensure_ascii=False, default=json_default)
+    return dumps(value, indent=indent is not None)
 
 
 def dump_findings(data: dict[str, Any], path: Path) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from auditor import jsonio
 from auditor.engine.findings import Finding
 from auditor.result import ExceptionStatus, RunResult, TenantResult
 from auditor.soar.models import DriftNote, Inventory
@@ -23,7 +24,7 @@ _CHUNK = 1 << 16
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return jsonio.dumps(value)
 
 
 class DocumentWriter:
