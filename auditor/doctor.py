@@ -24,7 +24,14 @@ from auditor.soar import catalog, shapes
 from auditor.soar.catalog import Endpoint
 from auditor.soar.client import RetryPolicy, ShapeError, SoarClient, SoarError
 from auditor.soar.models import Surface as SurfaceName
-from auditor.soar.tls import connect, env_proxy_for, handshake, proxy_label, resolve
+from auditor.soar.tls import (
+    connect,
+    env_proxy_for,
+    handshake,
+    proxy_label,
+    resolve,
+    trust_context,
+)
 from auditor.textsafe import term_safe
 
 Status = Literal["ok", "info", "warn", "fail", "skip"]
@@ -106,8 +113,6 @@ class _Tenant:
 
     def _tls(self, host: str, port: int, timeout: float, proxy: str | None,
              label: str = "") -> bool:
-        from auditor.soar.client import trust_context
-
         try:
             context = trust_context(self.tenant.ca_bundle)
         except (OSError, ssl.SSLError):

@@ -29,8 +29,8 @@ from google.oauth2 import service_account
 from auditor.clock import SYSTEM_CLOCK
 from auditor.config import TenantConfig
 from auditor.logs import register_secret, scrub
-from auditor.soar.client import BearerAuth, SoarError, _TrustAdapter, trust_context
-from auditor.soar.tls import tls_problem
+from auditor.soar.client import BearerAuth, SoarError
+from auditor.soar.tls import TrustAdapter, tls_problem, trust_context
 from auditor.textsafe import term_safe
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -64,7 +64,7 @@ def token_session(ca_bundle: str | None) -> requests.Session:
     proxies of the environment (``HTTPS_PROXY`` / ``NO_PROXY``)."""
     session = requests.Session()
     session.trust_env = True
-    adapter = _TrustAdapter(trust_context(ca_bundle))
+    adapter = TrustAdapter(trust_context(ca_bundle))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -8,25 +8,18 @@ ever holds the credential.
 
 from __future__ import annotations
 
-import functools
 import http
 import json
 import logging
-import os
 import re
-import ssl
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlencode, urlsplit
 
-import certifi
-import requests
 import urllib3
 from pydantic import SecretStr
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from auditor import __version__
@@ -36,11 +29,12 @@ from auditor.soar.bodies import error_message, loads, too_large
 from auditor.soar.catalog import Dialect, Endpoint, Surface
 from auditor.soar.errors import ShapeError as ShapeError
 from auditor.soar.errors import SoarError as SoarError
-from auditor.soar.tls import MIN_TLS, env_proxy_for, proxy_label, tls_problem
+from auditor.soar.tls import env_proxy_for, proxy_label, tls_problem
+from auditor.soar.tls import trust_context as trust_context
 from auditor.textsafe import term_safe
 
 if TYPE_CHECKING:
-    from requests.adapters import _HostParams, _PoolKwargs
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -135,53 +129,6 @@ DEFAULT_RETRY = RetryPolicy()
 
 def default_retry() -> RetryPolicy:
     return DEFAULT_RETRY
-
-
-def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
-    """Verification always on: the system store plus certifi's, plus ``ca_bundle`` if given.
-    Built once per bundle file version (loading the stores takes tens of milliseconds)."""
-    stamp = os.stat(ca_bundle).st_mtime_ns if ca_bundle else 0
-    return _trust_context(ca_bundle, stamp)
-
-
-_TRUST_LOCK = threading.Lock()
-
-
-def _trust_context(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
-    with _TRUST_LOCK:  # tenants start at once: load the stores once, not once per tenant
-        return _build_trust(ca_bundle, stamp)
-
-
-@functools.lru_cache(maxsize=16)
-def _build_trust(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.minimum_version = MIN_TLS  # TLS 1.2 or newer, whatever the system default says
-    ctx.load_verify_locations(cafile=certifi.where())
-    if ca_bundle:
-        ctx.load_verify_locations(cafile=ca_bundle)
-    return ctx
-
-
-class _TrustAdapter(HTTPAdapter):
-    def __init__(self, ctx: ssl.SSLContext, **kwargs: Any) -> None:
-        self._ctx = ctx
-        super().__init__(**kwargs)
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str,
-        cert: str | tuple[str, str] | None = None,
-    ) -> tuple[_HostParams, _PoolKwargs]:
-        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool["ssl_context"] = self._ctx
-        pool["cert_reqs"] = "CERT_REQUIRED"
-        return host, pool
-
-    def cert_verify(self, conn: Any, url: str, verify: bool | str,
-                    cert: str | tuple[str, str] | None) -> None:
-        super().cert_verify(conn, url, verify or True, cert)  # type: ignore[no-untyped-call]
-        conn.cert_reqs = "CERT_REQUIRED"  # never CERT_NONE: that would also weaken self._ctx
-        if verify is True:  # the adapter's context already holds system + certifi + ca_bundle;
-            conn.ca_certs = conn.ca_cert_dir = None  # do not reload certifi per connection
 
 
 # -- the client ----------------------------------------------------------------------------------

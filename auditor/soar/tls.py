@@ -10,15 +10,24 @@
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
+import os
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+import certifi
+import requests
 import requests.utils
+from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
 
 MIN_TLS = ssl.TLSVersion.TLSv1_2
 
@@ -133,10 +142,58 @@ def tls_problem(exc: BaseException) -> TlsProblem | None:
 
 def client_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     """A verifying client context, TLS 1.2 or newer: the system store, certifi's, ``ca_bundle``
-    (the one the SOAR client uses; see :func:`auditor.soar.client.trust_context`)."""
-    from auditor.soar.client import trust_context
-
+    (the one the SOAR client uses; see :func:`trust_context`)."""
     return trust_context(ca_bundle)
+
+
+# -- trust: what every TLS connection of the auditor verifies against ---------------------------
+def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """Verification always on: the system store plus certifi's, plus ``ca_bundle`` if given.
+    Built once per bundle file version (loading the stores takes tens of milliseconds)."""
+    stamp = os.stat(ca_bundle).st_mtime_ns if ca_bundle else 0
+    return _trust_context(ca_bundle, stamp)
+
+
+_TRUST_LOCK = threading.Lock()
+
+
+def _trust_context(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
+    with _TRUST_LOCK:  # tenants start at once: load the stores once, not once per tenant
+        return _build_trust(ca_bundle, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_trust(ca_bundle: str | None, stamp: int) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.minimum_version = MIN_TLS  # TLS 1.2 or newer, whatever the system default says
+    ctx.load_verify_locations(cafile=certifi.where())
+    if ca_bundle:
+        ctx.load_verify_locations(cafile=ca_bundle)
+    return ctx
+
+
+class TrustAdapter(HTTPAdapter):
+    """A requests adapter whose connections verify with ``ctx`` (google-auth's token session)."""
+
+    def __init__(self, ctx: ssl.SSLContext, **kwargs: Any) -> None:
+        self._ctx = ctx
+        super().__init__(**kwargs)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str,
+        cert: str | tuple[str, str] | None = None,
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool["ssl_context"] = self._ctx
+        pool["cert_reqs"] = "CERT_REQUIRED"
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str,
+                    cert: str | tuple[str, str] | None) -> None:
+        super().cert_verify(conn, url, verify or True, cert)  # type: ignore[no-untyped-call]
+        conn.cert_reqs = "CERT_REQUIRED"  # never CERT_NONE: that would also weaken self._ctx
+        if verify is True:  # the adapter's context already holds system + certifi + ca_bundle;
+            conn.ca_certs = conn.ca_cert_dir = None  # do not reload certifi per connection
 
 
 def env_proxy_for(url: str) -> str | None:
