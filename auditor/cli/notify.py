@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from auditor.cli import clock_of
-from auditor.textsafe import term_safe
+from auditor.cli.output import say
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(term_safe(message), err=True)
+    say(message, err=True, level="error", event="error", exit_code=code)
     raise SystemExit(code)
 
 
@@ -45,9 +45,9 @@ def notify(config_path: str, test: bool, retry: bool, lock_timeout: float) -> No
     if test:
         outcome = send_test(config.slack)
         for error in outcome.errors:
-            click.echo(term_safe(scrub(f"not delivered: {error}")), err=True)
-        click.echo(f"test message sent to {outcome.sent} destination(s), "
-                   f"{outcome.failed} failed")
+            say(f"not delivered: {error}", err=True, level="error", event="not_delivered")
+        say(f"test message sent to {outcome.sent} destination(s), {outcome.failed} failed",
+            event="notify_test", sent=outcome.sent, failed=outcome.failed)
         raise SystemExit(0 if outcome.failed == 0 else 1)
 
     from auditor.state import LockBusy, StoreError, open_store, state_url
@@ -70,6 +70,7 @@ def notify(config_path: str, test: bool, retry: bool, lock_timeout: float) -> No
         _fail(scrub(str(exc)), 2)
         return
     for error in outcome.errors:
-        click.echo(term_safe(scrub(error)), err=True)
-    click.echo(f"delivered {outcome.sent} queued Slack message(s), {outcome.failed} still waiting")
+        say(error, err=True, level="error", event="not_delivered")
+    say(f"delivered {outcome.sent} queued Slack message(s), {outcome.failed} still waiting",
+        event="notify_retry", sent=outcome.sent, failed=outcome.failed)
     raise SystemExit(0 if outcome.failed == 0 and not outcome.errors else 1)

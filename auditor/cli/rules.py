@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from auditor.cli.output import json_mode, say
 from auditor.textsafe import term_safe
 
 
@@ -19,7 +20,7 @@ def _load(paths: Sequence[str]) -> list[Any]:
         return load_rules(paths)
     except RuleError as exc:
         for error in exc.errors:
-            click.echo(term_safe(error), err=True)
+            say(error, err=True, level="error", event="rule_error")
         raise SystemExit(2) from None
 
 
@@ -49,8 +50,6 @@ _PATH_OPTION = click.option(
                    "line).")
 def list_rules(paths: tuple[str, ...], frameworks: tuple[str, ...], fmt: str | None) -> None:
     """The rule catalog: id, severity, title and compliance frameworks."""
-    from auditor.cli.output import json_mode
-
     loaded = _load(paths)
     chosen = _frameworks(loaded, frameworks)
     if chosen:
@@ -100,21 +99,22 @@ def _frameworks(loaded: Sequence[Any], wanted: Sequence[str]) -> list[str]:
 @rules.command("show")
 @click.argument("rule_id")
 @_PATH_OPTION
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-def show_rule(rule_id: str, paths: tuple[str, ...], fmt: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="text (default), or json (the default with --log-format json, then on one "
+                   "line).")
+def show_rule(rule_id: str, paths: tuple[str, ...], fmt: str | None) -> None:
     """Everything about one rule: description, risk, remediation, compliance, condition."""
     from auditor.engine.rules import find_rule
 
     loaded = _load(paths)
     rule = find_rule(loaded, rule_id)
     if rule is None:
-        click.echo(f"unknown rule id {term_safe(rule_id)!r}; `soar-auditor rules list` shows "
-                   "them all", err=True)
+        say(f"unknown rule id {rule_id!r}; `soar-auditor rules list` shows them all", err=True,
+            level="error", event="usage_error")
         raise SystemExit(2)
     meta = rule.metadata()
-    if fmt == "json":
-        click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+    if (fmt or ("json" if json_mode() else "text")) == "json":
+        click.echo(json.dumps(meta, ensure_ascii=False, indent=None if json_mode() else 2))
         return
     click.echo(_show_text(meta))
 
@@ -174,11 +174,12 @@ def validate(paths: tuple[str, ...]) -> None:
 
     loaded, errors = compile_paths(paths)
     for error in errors:
-        click.echo(term_safe(error))
+        say(error, level="error", event="rule_error")
     if errors:
-        click.echo(f"{len(errors)} problem(s) found", err=True)
+        say(f"{len(errors)} problem(s) found", err=True, level="error", event="rules_invalid",
+            problems=len(errors))
         raise SystemExit(2)
     builtin = sum(1 for r in loaded if r.builtin)
     extra = len(loaded) - builtin
     detail = f" ({builtin} built-in, {extra} from the given paths)" if paths else ""
-    click.echo(f"{len(loaded)} rules OK{detail}")
+    say(f"{len(loaded)} rules OK{detail}", event="rules_valid", rules=len(loaded))

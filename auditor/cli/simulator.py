@@ -12,7 +12,8 @@ from types import FrameType
 import click
 
 from auditor.cli import clock_of
-from auditor.textsafe import term_safe
+from auditor.cli.output import fail as output_fail
+from auditor.cli.output import say
 
 
 @click.command()
@@ -36,8 +37,7 @@ def simulator(port: int, scenario_path: str | None, host: str, phase: str | None
     from auditor.simulator.server import SimulatorServer
 
     def fail(message: str) -> None:
-        click.echo(f"soar-auditor: {term_safe(message)}", err=True)
-        sys.exit(2)
+        output_fail(message, 2)
 
     if not is_loopback_host(host):
         fail(f"--host must be a loopback address, not {host!r}")
@@ -63,23 +63,23 @@ def simulator(port: int, scenario_path: str | None, host: str, phase: str | None
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    click.echo(f"SOAR simulator for tenant {term_safe(scenario.tenant)} ({server.phase} phase)")
-    click.echo(f"URL:    {server.url}")
-    click.echo(f"AppKey: {server.app_key}   (the simulator's own key, not a secret)")
-    click.echo(f"Phases: {', '.join(['base', *scenario.phase_names])}; switch with")
-    click.echo(f"  curl -X POST {server.url}/_sim/phase -d '{{\"phase\": \"<name>\"}}'")
+    say(f"SOAR simulator for tenant {scenario.tenant} ({server.phase} phase)",
+        event="simulator_started", url=server.url, app_key=server.app_key)
+    say(f"URL:    {server.url}")
+    say(f"AppKey: {server.app_key}   (the simulator's own key, not a secret)")
+    say(f"Phases: {', '.join(['base', *scenario.phase_names])}; switch with")
+    say(f"  curl -X POST {server.url}/_sim/phase -d '{{\"phase\": \"<name>\"}}'")
     chron = scenario.chronicle
     if chron is not None:
-        click.echo(f"Chronicle: project {term_safe(chron.project)}, location "
-                   f"{term_safe(chron.location)}, instance {term_safe(chron.instance)}; "
-                   f"endpoint and iam_endpoint {server.url}")
+        say(f"Chronicle: project {chron.project}, location {chron.location}, instance "
+            f"{chron.instance}; endpoint and iam_endpoint {server.url}")
     if account_out is not None:
         account_out.parent.mkdir(parents=True, exist_ok=True)
         account_out.touch(mode=0o600)
         account_out.chmod(0o600)
         account_out.write_text(json.dumps(server.service_account_info()), encoding="utf-8")
-        click.echo(f"Service account key (accepted by this simulator only): {account_out}")
-    click.echo("Stop with Ctrl-C.", nl=True)
+        say(f"Service account key (accepted by this simulator only): {account_out}")
+    say("Stop with Ctrl-C.")
     sys.stdout.flush()
     try:
         while not stop.wait(0.5):
@@ -88,4 +88,4 @@ def simulator(port: int, scenario_path: str | None, host: str, phase: str | None
         server.stop()
         if account_out is not None:
             account_out.unlink(missing_ok=True)
-    click.echo("simulator stopped")
+    say("simulator stopped", event="simulator_stopped")

@@ -21,9 +21,6 @@ CONFIG = (
     "state: sqlite:///state.db\n"
     "reports: {dir: reports, formats: [json]}\n"
 )
-NEEDS_CLI = pytest.mark.xfail(
-    strict=True, reason="auditor/cli/history.py must load the configuration with "
-    "load_config(path, store_only=True) (CLI owner); remove this marker then")
 
 
 @pytest.fixture
@@ -38,14 +35,12 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-@NEEDS_CLI
 def test_history_needs_no_tenant_secret(config: Path) -> None:
     proc = cli("history", "--config", str(config), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert [r["status"] for r in json.loads(proc.stdout)] == ["complete"]
 
 
-@NEEDS_CLI
 def test_report_needs_no_tenant_secret(config: Path, tmp_path: Path) -> None:
     proc = cli("report", "--config", str(config), "--run", "latest", "--out",
                str(tmp_path / "again"))
