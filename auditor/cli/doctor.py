@@ -11,6 +11,7 @@ from auditor.cli import clock_of
 from auditor.cli.output import fail as _fail
 from auditor.cli.output import say
 from auditor.config import Config, ConfigError, load_config
+from auditor.textsafe import term_safe
 
 # doctor is interactive: one quick retry, not the audit's patient backoff
 DOCTOR_RETRIES = 1
@@ -103,5 +104,5 @@ def capture(config_path: str, tenant_name: str, out: Path, anonymize: bool) -> N
     for note in result.notes:
         say(f"note: {note}", level="warning", event="note", tenant=name)
     say(f"written: {out}", event="capture_written", tenant=name, path=str(out))
-    say(f"replay:  soar-auditor simulator --scenario {out}  (AppKey {REPLAY_APP_KEY})",
-        tenant=name)
+    say(f"replay:  soar-auditor simulator --scenario {term_safe(str(out))}  "
+        f"(AppKey {REPLAY_APP_KEY})", tenant=name, scrubbed=False)  # the replay's key: public

@@ -3,12 +3,13 @@ per line (on the same stream), so that every line a json-mode run writes parses 
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any, NoReturn
 
 import click
 
-from auditor.logs import current_format, json_line, scrub
+from auditor.logs import current_format, json_record, scrub
 from auditor.textsafe import term_safe
 
 PREFIX = "soar-auditor: "
@@ -19,15 +20,19 @@ def json_mode() -> bool:
 
 
 def say(message: str, *, err: bool = False, level: str = "info", event: str | None = None,
-        tenant: str | None = None, **fields: Any) -> None:
-    """``message`` as one line (control characters shown as escapes, secrets scrubbed), or, in
+        tenant: str | None = None, scrubbed: bool = True, **fields: Any) -> None:
+    """``message`` as one line (control characters shown as escapes, secrets scrubbed unless
+    ``scrubbed`` is False: a text known to hold none, such as the simulator's own key), or, in
     json mode, one JSON record with ``event``, ``tenant`` and ``fields`` (without the line's
     ``soar-auditor: `` prefix: the record names its logger)."""
     if json_mode():
         message = message.removeprefix(PREFIX)
-        click.echo(json_line(message, level=level, event=event, tenant=tenant, **fields), err=err)
+        record = json_record(message, level=level, event=event, tenant=tenant, **fields)
+        if not scrubbed:
+            record["message"] = term_safe(message)
+        click.echo(json.dumps(record, ensure_ascii=False, default=str), err=err)
     else:
-        click.echo(term_safe(scrub(message)), err=err)
+        click.echo(term_safe(scrub(message) if scrubbed else message), err=err)
 
 
 def fail(message: str, code: int, *, tenant: str | None = None,
