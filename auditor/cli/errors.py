@@ -108,7 +108,8 @@ def report_unexpected(exc: BaseException) -> int:
     while_ = f" while {doing}" if doing else ""
     verbose = current_verbosity() > 0
     tail = "" if verbose else "; rerun with -v for the traceback"
-    message = f"{_command()}: unexpected {name}{while_}" + (f": {detail}" if detail else "") + tail
+    command = f"{INVOCATION['command']}: " if INVOCATION.get("command") else ""
+    message = f"{command}unexpected {name}{while_}" + (f": {detail}" if detail else "") + tail
     trace = scrub("".join(traceback.format_exception(exc)))
     if verbose and current_format() != "json":
         click.echo(term_safe(trace, keep_newlines=True).rstrip(), err=True)
@@ -128,7 +129,8 @@ def run_main(invoke: Callable[[], Any]) -> NoReturn:
             exc.show()
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt, EOFError):
-        _emit(f"{_command()}: interrupted", event="interrupted", code=EXIT_SIGINT)
+        command = f"{INVOCATION['command']}: " if INVOCATION.get("command") else ""
+        _emit(f"{command}interrupted", event="interrupted", code=EXIT_SIGINT)
         sys.exit(EXIT_SIGINT)
     except SystemExit:
         raise

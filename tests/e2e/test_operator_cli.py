@@ -161,3 +161,32 @@ def test_an_unexpected_exception_is_one_line_naming_what_was_done(tmp_path: Path
 
     history = cli("history", "--state", f"sqlite:///{tmp_path / 'state.db'}", "--format", "json")
     assert {r["status"] for r in json.loads(history.stdout)} == {"failed"}
+
+
+def test_where_an_unexpected_exception_happened_decides_its_words_and_code(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outermost frame in a stage of the audit names the activity; one while reading the
+    configuration is exit 2 (nothing was audited), any other exit 3."""
+    from auditor.cli.errors import INVOCATION, report_unexpected
+
+    monkeypatch.setitem(INVOCATION, "command", None)  # no command line parsed here
+
+    def raised_in(module: str) -> BaseException:
+        scope: dict[str, Any] = {"__name__": module}
+        exec("def load():\n    raise TypeError('boom')\n", scope)  # noqa: S102
+        try:
+            scope["load"]()
+        except TypeError as exc:
+            return exc
+        raise AssertionError("unreachable")
+
+    assert report_unexpected(raised_in("auditor.configfile")) == 2
+    assert report_unexpected(raised_in("auditor.notify.slack")) == 3
+    assert report_unexpected(raised_in("somewhere.else")) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "soar-auditor: unexpected TypeError while reading the configuration: boom; rerun with -v "
+        "for the traceback",
+        "soar-auditor: unexpected TypeError while sending Slack alerts: boom; rerun with -v for "
+        "the traceback",
+        "soar-auditor: unexpected TypeError: boom; rerun with -v for the traceback"]
