@@ -40,7 +40,7 @@ ADC_HINT = "Google application default credentials"
 FILE_HINT = "google_credentials_file"
 
 
-def _utcnow() -> datetime:
+def _naive_system_now() -> datetime:
     """The system clock in google-auth's convention: naive datetimes in UTC."""
     return SYSTEM_CLOCK.now().replace(tzinfo=None)
 
@@ -92,7 +92,7 @@ class GoogleAuth(BearerAuth):
         self.credential_hint = hint
         self._request = _TokenRequest(session or token_session(None), timeout)
         self._margin = margin
-        self._clock = clock or _utcnow
+        self._clock = clock or _naive_system_now
         self._lock = threading.Lock()
         self.refreshes = 0
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from auditor.clock import SYSTEM_CLOCK, Clock, FixedClock
 from auditor.config import parse_config
 from auditor.engine.findings import Finding, Resource
 from auditor.health import (
@@ -53,8 +54,9 @@ def result(start: datetime, *, complete: bool = False) -> RunResult:
 
 
 def health_after_audit(start: datetime, slot: datetime | None = SLOT, *,
-                       complete: bool = False) -> Health:
-    health = Health(schedule=DAILY, misfire_grace_seconds=3600, heartbeat_interval_seconds=30)
+                       complete: bool = False, clock: Clock = SYSTEM_CLOCK) -> Health:
+    health = Health(schedule=DAILY, misfire_grace_seconds=3600, heartbeat_interval_seconds=30,
+                    clock=clock)
     health.audit_started(start, "run")
     health.audit_finished(result(start, complete=complete), slot, start + timedelta(seconds=42))
     return health
@@ -248,7 +250,8 @@ def test_healthcheck_readiness_needs_a_complete_last_audit(tmp_path: Path) -> No
 
 
 def test_health_endpoints_serve_healthz_readyz_and_metrics() -> None:
-    health = health_after_audit(datetime.now(UTC) - timedelta(seconds=60), None)
+    clock = FixedClock(NOW)  # the endpoints judge the record by the health's clock
+    health = health_after_audit(NOW - timedelta(seconds=60), None, clock=clock)
     health.update(schedule={"interval_seconds": 3600})
     server = HealthServer(health, Metrics(), "127.0.0.1", 0)
     server.start()
@@ -257,6 +260,7 @@ def test_health_endpoints_serve_healthz_readyz_and_metrics() -> None:
         assert ok.status_code == 200  # alive and on time...
         assert ok.json()["status"] == "ok"
         assert ok.json()["collection_errors"] == 1
+        assert ok.json()["updated_at"] == "2026-11-26T09:00:00Z"
         ready = requests.get(f"{server.url}/readyz", timeout=5)
         assert ready.status_code == 503  # ...but the last audit was incomplete
         assert ready.json()["status"] == "not ready"
@@ -276,7 +280,7 @@ def test_health_endpoints_serve_healthz_readyz_and_metrics() -> None:
         (build,) = [labels for (name, labels) in samples if name == "soar_auditor_build_info"]
         assert dict(build)["version"] == "0.1.0"
 
-        start = datetime.now(UTC) - timedelta(seconds=30)
+        start = NOW - timedelta(seconds=30)
         health.audit_started(start, "r2")
         health.audit_finished(result(start, complete=True), None, start + timedelta(seconds=5))
         assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
@@ -286,6 +290,9 @@ def test_health_endpoints_serve_healthz_readyz_and_metrics() -> None:
         assert samples[("soar_auditor_last_success_timestamp_seconds", ())] == pytest.approx(
             (start + timedelta(seconds=5)).timestamp())
         assert samples[("soar_auditor_last_audit_complete", ())] == 1
+        clock.advance(timedelta(days=400))
+        later = requests.get(f"{server.url}/healthz", timeout=5).json()
+        assert later["updated_at"] == "2027-12-31T09:00:00Z" and later["status"] == "ok"
 
         health.update(state="stopped")
         down = requests.get(f"{server.url}/healthz", timeout=5)
