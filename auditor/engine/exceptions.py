@@ -13,7 +13,13 @@ What an entry does:
 - SOAR-AUDIT-001 (tenant not audited) is never muted; an entry naming it exactly is an error;
 - the first unexpired matching entry (in file order) is attached to the finding;
 - an expired entry mutes nothing and is reported as expired (with how many findings it would
-  have matched); an unexpired entry that matched nothing is reported as unused.
+  have matched); an unexpired entry that matched nothing is reported as unused;
+- an entry that mutes everything (any rule, tenant, key and resource: ``rule: '*'`` with
+  nothing narrowing it) is accepted with a warning at load, flagged ``broad: true`` wherever it
+  is shown, and listed first (``ExceptionStatus.broad``, findings.json ``exceptions.broad``).
+
+The file is read with the one safe YAML loader (:mod:`auditor.yamlsrc`): duplicate keys,
+impossible dates and alias bombs are errors with their line, like every other problem.
 """
 
 from __future__ import annotations
