@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from auditor.engine.findings import SEVERITY_RANK, Finding
+from auditor.report.views import as_date
 from auditor.result import RunResult
 
 MIGRATION_RULE = "SOAR-MIG-001"
@@ -148,16 +149,7 @@ def when_text(days: int | None) -> str:
 
 # -- reading the evidence ---------------------------------------------------------------------
 def _date(value: object) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip()[:10])
-        except ValueError:
-            return None
-    return None
+    return as_date(value.strip() if isinstance(value, str) else value)
 
 
 def _int(value: object) -> int | None:

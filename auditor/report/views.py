@@ -207,7 +207,8 @@ def control_views(result: RunResult, rules: list[dict[str, Any]],
     return frameworks
 
 
-def _as_date(value: object) -> date | None:
+def as_date(value: object) -> date | None:
+    """A date from a date, a datetime or an ISO text (its first 10 characters); else None."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -221,7 +222,7 @@ def _as_date(value: object) -> date | None:
 
 
 def days_left(expires: object, today: date) -> int | None:
-    when = _as_date(expires)
+    when = as_date(expires)
     return None if when is None else (when - today).days
 
 
