@@ -57,6 +57,13 @@ _SECRET_VALUE = re.compile(
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes shared objects out in full: a replay's loader refuses aliases that expand far."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 class CaptureError(Exception):
     """The tenant could not be captured (one line)."""
 
@@ -367,8 +374,8 @@ def capture_tenant(
         "# Replay: soar-auditor simulator --scenario THIS_FILE, and audit it with\n"
         f"# api_key: {REPLAY_APP_KEY}\n"
     )
-    text = header + yaml.safe_dump(capture.scenario, sort_keys=False, allow_unicode=True,
-                                   width=100, default_flow_style=False)
+    text = header + yaml.dump(capture.scenario, Dumper=_NoAliases, sort_keys=False,
+                              allow_unicode=True, width=100, default_flow_style=False)
     leaked = [v for v in _raw_key_values(raw) if v in text]
     probe = text.replace(REPLAY_APP_KEY, "")  # not a secret, though a replay config holds it
     if leaked or scrub(probe) != probe:

@@ -169,7 +169,10 @@ def _audit(ctx: click.Context, config: Config, **kw: object) -> RunResult:
         fail(str(exc), 2, event="config_error")
     except Exception as exc:  # the state store or the outputs failed: nothing trustworthy
         from auditor.state import LockBusy, StoreError
+        from auditor.state.errors import OutputsNotWritten
 
+        if isinstance(exc, OutputsNotWritten):  # it names the folder: no store prefix
+            fail(str(exc), 3, event="outputs_error")
         if isinstance(exc, (StoreError, LockBusy)):
             fail(f"state store: {exc}", 3, event="store_error")
         raise
