@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -93,7 +94,8 @@ def json_record(message: str, *, level: str = "info", logger: str = "auditor.cli
     """One structured log record (what every line of ``--log-format json`` is): time, level,
     logger, message, then the given fields (None values left out). Text is scrubbed of secrets
     and of terminal control characters."""
-    moment = datetime.now(UTC) if created is None else datetime.fromtimestamp(created, tz=UTC)
+    # A log line is dated like every other log record: by the logging module's wall time
+    moment = datetime.fromtimestamp(time.time() if created is None else created, tz=UTC)
     payload: dict[str, Any] = {
         "time": moment.isoformat(timespec="milliseconds"),
         "level": level,
