@@ -403,16 +403,6 @@ FACTS: dict[str, dict[str, FactSpec]] = {
 }
 
 
-# The other facts live in their own modules; importing them registers them.
-from auditor.engine import (  # noqa: E402
-    facts_change,
-    facts_env,
-    facts_iam,
-    facts_mapping,
-    facts_migration,
-)
-
 __all__ = ["DEPENDENCIES", "FACTS", "IAM_MEMBERS", "IAM_MEMBER_FACTS", "KEYS", "KEY_FACTS",
            "MAPPINGS", "MAPPING_FACTS", "PERMISSION_GROUPS", "TENANT_FACTS", "FactSpec",
-           "ItemFacts", "KeyFacts", "Registry", "facts_change", "facts_env", "facts_iam",
-           "facts_mapping", "facts_migration", "jsonable", "tenant_facts"]
+           "ItemFacts", "KeyFacts", "Registry", "jsonable", "tenant_facts"]
