@@ -71,3 +71,10 @@ class FixedClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC timestamps as the outputs write them: 2026-11-26T02:00:00Z."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")

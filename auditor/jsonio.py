@@ -20,7 +20,7 @@ _BASE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | \
 def json_default(value: object) -> Any:
     """Values a rule may put in evidence that JSON has no type for."""
     if isinstance(value, datetime):
-        from auditor.result import iso
+        from auditor.clock import iso
 
         return iso(value)
     if isinstance(value, date):

@@ -7,17 +7,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from auditor.clock import iso as iso
+from auditor.engine.exceptions import ExceptionStatus as ExceptionStatus
 from auditor.engine.findings import SEVERITIES, Finding
 from auditor.soar.models import DriftNote, Inventory
 
 RunStatus = Literal["complete", "incomplete", "failed"]
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC timestamps as the outputs write them: 2026-11-26T02:00:00Z."""
-    if value is None:
-        return None
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -36,17 +31,6 @@ class TenantResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(slots=True)
-class ExceptionStatus:
-    """How each configured exception fared in this run (for the reports)."""
-
-    expired: list[dict[str, Any]] = field(default_factory=list)
-    unused: list[dict[str, Any]] = field(default_factory=list)
-    # Entries that mute everything (any rule, tenant and key), whatever their state: each with
-    # "broad": true, "state" (active | expired | unused) and "muted" (findings it muted).
-    broad: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

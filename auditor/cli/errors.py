@@ -34,7 +34,7 @@ INVOCATION: dict[str, Any] = {"command": None}
 # Module prefix -> what the command was doing there; the outermost frame of the traceback in one
 # of these names the activity (run -> pipeline -> report.html -> engine: "writing reports").
 ACTIVITIES: tuple[tuple[str, str], ...] = (
-    ("auditor.configfile", "reading the configuration"),
+    ("auditor.config.loader", "reading the configuration"),
     ("auditor.config", "reading the configuration"),
     ("auditor.engine.exceptions", "reading the exceptions file"),
     ("auditor.engine.rules", "loading the rules"),

@@ -39,7 +39,18 @@ from auditor import yamlsrc
 from auditor.config import ConfigError
 from auditor.engine.findings import Finding
 from auditor.engine.rules import AUDIT_RULE_ID
-from auditor.result import ExceptionStatus
+
+
+@dataclass(slots=True)
+class ExceptionStatus:
+    """How each configured exception fared in this run (for the reports)."""
+
+    expired: list[dict[str, Any]] = field(default_factory=list)
+    unused: list[dict[str, Any]] = field(default_factory=list)
+    # Entries that mute everything (any rule, tenant and key), whatever their state: each with
+    # "broad": true, "state" (active | expired | unused) and "muted" (findings it muted).
+    broad: list[dict[str, Any]] = field(default_factory=list)
+
 
 log = logging.getLogger("auditor.exceptions")
 

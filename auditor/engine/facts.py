@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
+from auditor.clock import iso
 from auditor.engine.context import TenantContext, fold
-from auditor.result import iso
 from auditor.soar.models import ApiKey, Inventory
 
 FactType = Literal["bool", "int", "str", "enum", "datetime", "list[str]", "list[int]", "dict"]

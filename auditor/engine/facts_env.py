@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.clock import iso
 from auditor.engine.context import TenantContext, fold
 from auditor.engine.facts import KeyFacts, fact, hidden
-from auditor.result import iso
 from auditor.soar.models import ApiKey
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from auditor.clock import iso
 from auditor.engine.access import FirstSight
 from auditor.engine.context import TenantContext, fold
 from auditor.engine.facts import (
@@ -16,7 +17,6 @@ from auditor.engine.facts import (
     group_label,
     role_label,
 )
-from auditor.result import iso
 from auditor.soar.models import IdpMapping
 
 fact = MAPPINGS.fact

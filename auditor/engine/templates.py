@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from auditor.result import iso
+from auditor.clock import iso
 
 MAX_LIST_ITEMS = 10
 

@@ -181,7 +181,7 @@ def test_where_an_unexpected_exception_happened_decides_its_words_and_code(
             return exc
         raise AssertionError("unreachable")
 
-    assert report_unexpected(raised_in("auditor.configfile")) == 2
+    assert report_unexpected(raised_in("auditor.config.loader")) == 2
     assert report_unexpected(raised_in("auditor.notify.slack")) == 3
     assert report_unexpected(raised_in("somewhere.else")) == 3
     assert capsys.readouterr().err.splitlines() == [

@@ -13,7 +13,7 @@ import fnmatch
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -27,17 +27,13 @@ from pydantic import (
     model_validator,
 )
 
-from auditor.configcheck import (
+from auditor.config.check import (
     check_service_url,
     existing_file,
-    is_loopback_host,
     read_secret_file,
     resolve_file,
 )
 from auditor.logs import register_secret
-
-__all__ = ["ConfigError", "check_service_url", "is_loopback_host", "load_config", "parse_config",
-           "resolve_file", "resolve_path"]
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown", "migration", "compliance"]
@@ -384,27 +380,6 @@ class Config(_Strict):
         if password:
             register_secret(password)
         return value
-
-
-def parse_config(data: Any, *, source: str = "<config>", text: str | None = None,
-                 env: dict[str, str] | None = None, store_only: bool = False) -> Config:
-    """Validate a parsed YAML document (``${VAR}`` expanded from ``env`` or the environment)."""
-    from auditor.configfile import parse_document
-
-    return parse_document(data, source=source, text=text, env=env, store_only=store_only)
-
-
-def load_config(path: str | Path, env: dict[str, str] | None = None, *,
-                store_only: bool = False) -> Config:
-    """Read and validate a configuration file; ConfigError lists every problem, each naming
-    file, line, field and problem.
-
-    ``store_only``: for the commands that only read the state store (history, report): the
-    tenants and slack sections are not checked and none of their secrets is resolved (an unset
-    ``${VAR}`` there is no error); the rest is checked as usual."""
-    from auditor.configfile import load_file
-
-    return load_file(path, env=env, store_only=store_only)
 
 
 def resolve_path(config: Config, value: str) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from auditor import yamlsrc
-from auditor.config import Config, ConfigError, TenantConfig
+from auditor.config.models import Config, ConfigError, TenantConfig
 
 log = logging.getLogger("auditor.config")
 
@@ -165,3 +165,20 @@ def load_file(path: str | Path, env: dict[str, str] | None = None, *,
     for warning in config.warnings:
         log.warning("%s", warning)
     return config
+
+
+def parse_config(data: Any, *, source: str = "<config>", text: str | None = None,
+                 env: dict[str, str] | None = None, store_only: bool = False) -> Config:
+    """Validate a parsed YAML document (``${VAR}`` expanded from ``env`` or the environment)."""
+    return parse_document(data, source=source, text=text, env=env, store_only=store_only)
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None, *,
+                store_only: bool = False) -> Config:
+    """Read and validate a configuration file; ConfigError lists every problem, each naming
+    file, line, field and problem.
+
+    ``store_only``: for the commands that only read the state store (history, report): the
+    tenants and slack sections are not checked and none of their secrets is resolved (an unset
+    ``${VAR}`` there is no error); the rest is checked as usual."""
+    return load_file(path, env=env, store_only=store_only)
