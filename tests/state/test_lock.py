@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from state_helpers import DAY, T0, finding, run
@@ -130,3 +131,28 @@ def test_begin_then_record_completes_the_running_row(store: Store) -> None:
     assert [(r.run_id, r.status, r.failing) for r in store.history()] == [
         (result.run_id, "complete", 1)
     ]
+
+
+def test_openers_of_a_new_sqlite_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Two shards starting together on a fresh SQLite file: switching it to WAL is raced by every
+    opener, and SQLite answers "database is locked" at once (no busy wait) to the losers. Each
+    opener must wait and then open the store, every time (CI saw one shard fail with exit 3)."""
+    from auditor.state import open_store
+
+    def opener(url: str, barrier: threading.Barrier, errors: list[str]) -> None:
+        barrier.wait()
+        try:
+            open_store(url).close()
+        except StoreError as exc:
+            errors.append(str(exc))
+
+    for attempt in range(150):
+        url = f"sqlite:///{tmp_path / f'state{attempt}.db'}"
+        barrier = threading.Barrier(4)
+        errors: list[str] = []
+        threads = [threading.Thread(target=opener, args=(url, barrier, errors)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], f"attempt {attempt}: {errors[0]}"
