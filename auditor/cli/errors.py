@@ -6,6 +6,8 @@
   not finish; for ``run``: the audit is incomplete), or 2 when it happened while reading the
   configuration. Never 1: that means failing findings.
 * Usage errors keep click's message and exit 2; Ctrl-C outside ``run`` exits 130.
+* A problem a command recognises ends through :func:`fail`: one line naming what is wrong
+  (``soar-auditor: ...``), no traceback, and the documented exit code.
 * In ``--log-format json`` each of these is one JSON record.
 """
 
@@ -20,9 +22,13 @@ from typing import Any, NoReturn
 
 import click
 
+from auditor.cli.output import PREFIX, say
 from auditor.logs import current_format, current_verbosity, json_line, scrub
 from auditor.textsafe import term_safe
 
+# The exit codes of interfaces.md ("Exit codes"); 1 is also what a command that ran reports when
+# what it checked is not right (unhealthy, not delivered, not captured).
+EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
 EXIT_INCOMPLETE = 3
 EXIT_SIGINT = 130
@@ -96,6 +102,15 @@ def _emit(message: str, *, event: str, code: int, **fields: Any) -> None:
         click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
 
 
+def fail(message: str, code: int, *, tenant: str | None = None,
+         event: str = "error") -> NoReturn:
+    """End the command on a problem it recognised: one line on stderr (``soar-auditor: ...``,
+    secrets scrubbed; in json mode one JSON record with ``event`` and ``exit_code``), no
+    traceback, then exit ``code``."""
+    say(f"{PREFIX}{message}", err=True, level="error", event=event, tenant=tenant, exit_code=code)
+    sys.exit(code)
+
+
 def report_unexpected(exc: BaseException) -> int:
     """Say what went wrong in one line (and the traceback at -v); return the exit code."""
     doing = activity_of(traceback_frames(exc.__traceback__))
@@ -166,4 +181,5 @@ def json_argv(argv: Sequence[str]) -> bool:
     return False
 
 
-__all__ = ["INVOCATION", "activity_of", "report_unexpected", "run_main", "stack_frames"]
+__all__ = ["EXIT_CONFIG", "EXIT_INCOMPLETE", "EXIT_PROBLEM", "INVOCATION", "activity_of", "fail",
+           "report_unexpected", "run_main", "stack_frames"]

@@ -13,8 +13,8 @@ import click
 from click.core import ParameterSource
 
 from auditor.cli import clock_of
+from auditor.cli.errors import fail as _fail
 from auditor.cli.filters import build_filter, report_filter_options
-from auditor.cli.output import fail as _fail
 from auditor.cli.output import json_mode, say
 from auditor.config import FORMATS, Config, ConfigError, load_config, resolve_path
 from auditor.textsafe import term_safe
