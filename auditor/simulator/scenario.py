@@ -53,52 +53,65 @@ class _Problem(Exception):
         self.message = message
 
 
+def _key_of(item: Any, ident: str) -> Any:
+    return getattr(item, ident) if isinstance(item, GroupSpec) else item.get(ident)
+
+
 def _apply(
     items: list[Any], changes: ChangeSet[Any] | None, ident: str, path: tuple[str | int, ...]
 ) -> list[Any]:
-    def key_of(item: Any) -> Any:
-        return getattr(item, ident) if isinstance(item, GroupSpec) else item.get(ident)
-
     if changes is None:
         return list(items)
     result = list(changes.replace) if changes.replace is not None else list(items)
     for i, gone in enumerate(changes.remove):
-        kept = [item for item in result if key_of(item) != gone]
+        kept = [item for item in result if _key_of(item, ident) != gone]
         if len(kept) == len(result):
             raise _Problem((*path, "remove", i), f"nothing with {ident} {gone!r} to remove")
         result = kept
     for i, update in enumerate(changes.update):
-        where = (*path, "update", i)
-        if ident not in update:
-            raise _Problem(where, f"an update needs the {ident} of the record it changes")
-        match = [n for n, item in enumerate(result) if key_of(item) == update[ident]]
-        if not match:
-            raise _Problem(where, f"nothing with {ident} {update[ident]!r} to update")
-        old = result[match[0]]
-        if isinstance(old, GroupSpec):
-            merged = {**old.model_dump(exclude_unset=True), **update}
-            try:
-                result[match[0]] = GroupSpec.model_validate(merged)
-            except ValidationError as exc:
-                raise _Problem(where, exc.errors()[0]["msg"]) from None
-        else:
-            merged = {**old, **update}
-            if any(f in update for f in TIME_FIELDS.values()):
-                for sim_field, api_field in TIME_FIELDS.items():
-                    if api_field in update:
-                        merged.pop(sim_field, None)
-            if any(f in update for f in TIME_FIELDS):
-                for sim_field, api_field in TIME_FIELDS.items():
-                    if sim_field in update:
-                        merged.pop(api_field, None)
-            result[match[0]] = merged
+        _update(result, update, ident, (*path, "update", i))
     result.extend(changes.add)
     seen: set[Any] = set()
     for item in result:
-        if key_of(item) in seen:
-            raise _Problem(path, f"{ident} {key_of(item)!r} is used twice")
-        seen.add(key_of(item))
+        if _key_of(item, ident) in seen:
+            raise _Problem(path, f"{ident} {_key_of(item, ident)!r} is used twice")
+        seen.add(_key_of(item, ident))
     return result
+
+
+def _update(
+    result: list[Any], update: dict[str, Any], ident: str, where: tuple[str | int, ...]
+) -> None:
+    """Merges one ``update`` of a phase into the record of ``result`` it names, in place."""
+    if ident not in update:
+        raise _Problem(where, f"an update needs the {ident} of the record it changes")
+    match = [n for n, item in enumerate(result) if _key_of(item, ident) == update[ident]]
+    if not match:
+        raise _Problem(where, f"nothing with {ident} {update[ident]!r} to update")
+    old = result[match[0]]
+    if isinstance(old, GroupSpec):
+        merged = {**old.model_dump(exclude_unset=True), **update}
+        try:
+            result[match[0]] = GroupSpec.model_validate(merged)
+        except ValidationError as exc:
+            raise _Problem(where, exc.errors()[0]["msg"]) from None
+    else:
+        result[match[0]] = _merge_record(old, update)
+
+
+def _merge_record(old: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A raw record with ``update`` merged in: a time the update sets in one form (API field or
+    simulator-only ``*_days_ago``) drops the record's old value in the other form."""
+    merged = {**old, **update}
+    if any(f in update for f in TIME_FIELDS.values()):
+        for sim_field, api_field in TIME_FIELDS.items():
+            if api_field in update:
+                merged.pop(sim_field, None)
+    if any(f in update for f in TIME_FIELDS):
+        for sim_field, api_field in TIME_FIELDS.items():
+            if sim_field in update:
+                merged.pop(api_field, None)
+    return merged
 
 
 def _resolve(record: dict[str, Any], reference_ms: int) -> dict[str, Any]:
