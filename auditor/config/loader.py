@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from auditor import yamlsrc
+from auditor.config import params as rule_params
 from auditor.config.models import Config, ConfigError, TenantConfig
 
 log = logging.getLogger("auditor.config")
@@ -38,6 +39,7 @@ class _Reading:
         self.problems: list[tuple[int, str, str]] = []
         self.warnings: list[str] = []
         self.unset: list[Loc] = []
+        self.elsewhere: list[str] = []  # problems of other files (rule files' params), as is
 
     def where(self, loc: Loc) -> str:
         line = yamlsrc.line_of(self.data, loc)
@@ -54,7 +56,7 @@ class _Reading:
         return ConfigError([
             f"{self.source}:{line}: {field}: {msg}" if line else f"{self.source}: {field}: {msg}"
             for line, field, msg in ordered
-        ])
+        ] + self.elsewhere)
 
     def caused_by_unset(self, loc: Loc) -> bool:
         return bool(loc) and any(u[: len(loc)] == loc for u in self.unset)
@@ -95,6 +97,26 @@ def _message(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
+def _check_rule_params(document: dict[Any, Any], reading: _Reading) -> None:
+    """``rules.params`` checked against the parameters the loaded rule files declare (the
+    built-in pack plus ``rules.paths``); the document then holds every parameter's value."""
+    rules = document.get("rules")
+    if not isinstance(rules, dict) or not isinstance(rules.get("params", {}), dict):
+        return  # the models say what is wrong
+    paths = rules.get("paths") or []
+    base = None if reading.source.startswith("<") else Path(reading.source).parent
+    folders = [Path(p) if base is None or Path(p).is_absolute() else base / p
+               for p in (paths if isinstance(paths, list) else []) if isinstance(p, str)]
+    pool, errors, complete = rule_params.declarations(folders)
+    reading.elsewhere += [e for e in errors if e not in reading.elsewhere]
+    values, problems = rule_params.resolve(rules.get("params") or {}, pool, complete=complete)
+    for name, problem in problems:
+        loc = ("rules", "params", name)
+        if not reading.caused_by_unset(loc):
+            reading.problem(loc, problem)
+    document["rules"] = {**rules, "params": values}
+
+
 def _store_only(data: dict[Any, Any]) -> dict[Any, Any]:
     """The document for reading the store: tenants reduced to their names (not validated, no
     secret read), no Slack."""
@@ -130,6 +152,7 @@ def parse_document(data: Any, *, source: str = "<config>", text: str | None = No
             expanded[key] = value
         else:
             expanded[key] = _expand(value, (key,), reading)
+    _check_rule_params(expanded, reading)
     expanded["source"] = source
     real_file = not source.startswith("<")
     context: dict[str, Any] = {"store_only": store_only}
@@ -143,7 +166,7 @@ def parse_document(data: Any, *, source: str = "<config>", text: str | None = No
             loc = _pydantic_loc(tuple(err["loc"]))
             if not reading.caused_by_unset(loc):
                 reading.problem(loc, _message(err))
-    if reading.problems or config is None:
+    if reading.problems or reading.elsewhere or config is None:
         raise reading.error()
     config._warnings = reading.warnings
     config._store_only = store_only

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ from auditor.config.check import (
     read_secret_file,
     resolve_file,
 )
+from auditor.config.params import RuleParams
 from auditor.logs import register_secret
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
@@ -146,30 +146,6 @@ class TenantConfig(_Strict):
                 raise ValueError("api_key (or api_key_file) is required when auth is appkey")
             register_secret(self.api_key.get_secret_value())
         return self
-
-
-class RuleParams(_Strict):
-    max_key_age_days: Annotated[int, Field(ge=1)] = 90
-    admin_permission_groups: list[str] = Field(default_factory=lambda: ["Admins"])
-    privileged_soc_roles: list[str] = Field(default_factory=lambda: ["Administrator"])
-    key_name_pattern: str | None = None
-    snapshot_min_environments: Annotated[int, Field(ge=1)] = 2
-    include_system_keys: bool = False
-    # Google retires the legacy SOAR API and AppKey on this date (its migration guide's newest).
-    legacy_api_shutdown: date = date(2027, 3, 31)
-    legacy_api_warning_days: Annotated[int, Field(ge=0, le=3650)] = 30
-    admin_iam_roles: list[str] = Field(default_factory=lambda: [
-        "roles/owner", "roles/editor", "roles/chronicle.admin", "roles/chronicle.soarAdmin"])
-
-    @field_validator("key_name_pattern")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
 
 
 class RulesConfig(_Strict):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.engine import yamlsrc
-from auditor.engine.conditions import PARAM_TYPES, Condition, compile_condition
+from auditor.engine.conditions import Condition, builtin_param_types, compile_condition
 from auditor.engine.facts import FACTS
 from auditor.engine.findings import Severity
 from auditor.engine.schema import DEFAULT_SURFACE, evidence_pairs
@@ -71,18 +71,20 @@ def compile_check(
     remediation: str,
     where: Callable[[int | None], str],
     key_prefix: str = "",
+    params: Mapping[str, str] | None = None,  # the parameters it may name (their types)
 ) -> tuple[Check | None, list[str]]:
     """Compile the check fields of ``model`` (``data``: the same part of the file, for lines)
     against the facts of ``resource``; the check, or None and every problem as file:line."""
     errors: list[str] = []
     facts = FACTS[resource]
     lines: dict[Any, int] = getattr(data, "key_lines", {})
+    param_types = builtin_param_types() if params is None else params
 
     def line(key: str) -> int | None:
         return lines.get(key)
 
     def condition(key: str, node: Any, at: int | None) -> Condition | None:
-        cond, problems = compile_condition(node, facts, at)
+        cond, problems = compile_condition(node, facts, at, param_types)
         errors.extend(f"{where(p.line)}: {key_prefix}{key}: {p.message}" for p in problems)
         return cond
 
@@ -90,7 +92,7 @@ def compile_check(
         if text is None:
             return None
         try:
-            return compile_template(text, facts, PARAM_TYPES)
+            return compile_template(text, facts, param_types)
         except TemplateError as exc:
             errors.append(f"{where(line(key))}: {key_prefix}{key}: {exc}")
             return None
@@ -112,10 +114,10 @@ def compile_check(
     pairs = evidence_pairs(model.evidence)
     item_lines = getattr(data.get("evidence"), "item_lines", [])
     for i, (_, name) in enumerate(pairs):
-        if name not in facts and name not in PARAM_TYPES:
+        if name not in facts and name not in param_types:
             at = item_lines[i] if i < len(item_lines) else line("evidence")
             errors.append(f"{where(at)}: {key_prefix}evidence: unknown fact {name!r}"
-                          f"{suggest(name, [*facts, *PARAM_TYPES])}")
+                          f"{suggest(name, [*facts, *param_types])}")
     if errors or when is None or message_t is None or remediation_t is None:
         return None, errors
     depends_on: set[str] = set(model.depends_on)

@@ -6,7 +6,8 @@ A condition is a mapping:
 - ``{fact: NAME, OP: VALUE}`` with one operator: ``equals``, ``not_equals``, ``in``, ``not_in``,
   ``gt``, ``gte``, ``lt``, ``lte``, ``matches`` (full regex match), ``contains``,
   ``contains_any``, ``is`` (``unknown``, ``known``, ``empty``, ``non_empty``).
-  VALUE may be ``{param: NAME}``: a rule parameter (``rules.params`` of the configuration).
+  VALUE may be ``{param: NAME}``: a rule parameter (declared under ``params:`` by a loaded rule
+  file; its value comes from ``rules.params`` of the configuration, else the default).
 
 Logic is three-valued (Kleene): a comparison on an unknown fact is *unknown*; ``all`` is false
 as soon as one part is false, ``any`` true as soon as one part is true, otherwise unknown parts
@@ -18,13 +19,11 @@ from __future__ import annotations
 
 import operator
 import re
-import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.config import RuleParams
+from auditor.config.params import CONDITION_TYPE, Declared, builtin_declarations
 from auditor.engine.facts import FactSpec
 from auditor.engine.templates import suggest
 from auditor.engine.yamlsrc import LDict
@@ -62,27 +61,14 @@ _OP_TYPES: dict[str, set[str]] = {
 }
 
 
-def _param_type(annotation: Any) -> str:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return _param_type(args[0]) if len(args) == 1 else "any"
-    if typing.get_origin(annotation) is typing.Annotated:
-        return _param_type(args[0])
-    if annotation is bool:
-        return "bool"
-    if annotation is int:
-        return "int"
-    if annotation is str:
-        return "str"
-    if typing.get_origin(annotation) is list:
-        return f"list[{_param_type(args[0])}]" if args else "list[any]"
-    return "any"
+def builtin_param_types() -> dict[str, str]:
+    """Parameter name -> type ("int", "str", "bool", "list[str]", "date", "regex") of the
+    parameters the built-in pack declares (and those the auditor reads itself)."""
+    return param_types(builtin_declarations())
 
 
-# rule parameter name -> type ("int", "str", "bool", "list[str]")
-PARAM_TYPES: dict[str, str] = {
-    name: _param_type(info.annotation) for name, info in RuleParams.model_fields.items()
-}
+def param_types(declared: Mapping[str, Declared]) -> dict[str, str]:
+    return {name: d.spec.type for name, d in declared.items()}
 
 
 class ConditionError(Exception):
@@ -93,6 +79,12 @@ class ConditionError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class _Scope:
+    facts: Mapping[str, FactSpec]
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
     predicate: Predicate
     facts: frozenset[str]  # the facts it reads (to explain an unknown result)
@@ -100,12 +92,15 @@ class Condition:
 
 
 def compile_condition(
-    node: Any, facts: Mapping[str, FactSpec], line: int | None = None
+    node: Any, facts: Mapping[str, FactSpec], line: int | None = None,
+    params: Mapping[str, str] | None = None,
 ) -> tuple[Condition | None, list[ConditionError]]:
-    """Validate and compile; return the condition (None when invalid) and every error found."""
+    """Validate and compile; return the condition (None when invalid) and every error found.
+    ``params``: the parameters it may name, with their types (default: the built-in pack's)."""
     errors: list[ConditionError] = []
     used: set[str] = set()
-    pred = _compile(node, facts, line, errors, used)
+    scope = _Scope(facts, builtin_param_types() if params is None else params)
+    pred = _compile(node, scope, line, errors, used)
     if errors or pred is None:
         return None, errors
     return Condition(pred, frozenset(used), node), errors
@@ -113,7 +108,7 @@ def compile_condition(
 
 def _compile(
     node: Any,
-    facts: Mapping[str, FactSpec],
+    scope: _Scope,
     line: int | None,
     errors: list[ConditionError],
     used: set[str],
@@ -136,20 +131,20 @@ def _compile(
         kind, sub = next(iter(node.items()))
         sub_line = key_lines.get(kind, line)
         if kind == "not":
-            inner = _compile(sub, facts, sub_line, errors, used)
+            inner = _compile(sub, scope, sub_line, errors, used)
             return None if inner is None else _not(inner)
         if not isinstance(sub, list) or not sub:
             errors.append(ConditionError(f"{kind}: needs a non-empty list of conditions",
                                          sub_line))
             return None
         item_lines = getattr(sub, "item_lines", [sub_line] * len(sub))
-        parts = [_compile(s, facts, ln, errors, used)
+        parts = [_compile(s, scope, ln, errors, used)
                  for s, ln in zip(sub, item_lines, strict=True)]
         if any(p is None for p in parts):
             return None
         preds = [p for p in parts if p is not None]
         return _all(preds) if kind == "all" else _any(preds)
-    return _leaf(node, facts, line, key_lines, errors, used)
+    return _leaf(node, scope, line, key_lines, errors, used)
 
 
 def _as_all(items: list[Any]) -> LDict:
@@ -161,12 +156,13 @@ def _as_all(items: list[Any]) -> LDict:
 
 def _leaf(
     node: dict[Any, Any],
-    facts: Mapping[str, FactSpec],
+    scope: _Scope,
     line: int | None,
     key_lines: dict[Any, int],
     errors: list[ConditionError],
     used: set[str],
 ) -> Predicate | None:
+    facts = scope.facts
     name = node["fact"]
     ops = [k for k in node if k != "fact"]
     if not isinstance(name, str) or name not in facts:
@@ -185,7 +181,7 @@ def _leaf(
     spec = facts[name]
     used.add(name)
     try:
-        return _build(spec, op, value)
+        return _build(spec, op, value, scope.params)
     except ValueError as exc:
         errors.append(ConditionError(f"{name} {op}: {exc}", op_line))
         return None
@@ -212,13 +208,14 @@ def _check_scalar(spec: FactSpec, value: Any) -> Any:
     return value
 
 
-def _param(value: Any) -> str | None:
+def _param(value: Any, params: Mapping[str, str]) -> str | None:
     if isinstance(value, dict) and "param" in value:
         if len(value) != 1 or not isinstance(value["param"], str):
             raise ValueError("a parameter reference is {param: NAME}")
         name = value["param"]
-        if name not in PARAM_TYPES:
-            raise ValueError(f"unknown parameter {name!r}{suggest(name, PARAM_TYPES)}")
+        if name not in params:
+            raise ValueError(f"unknown parameter {name!r}{suggest(name, params)} (a rule file "
+                             "declares its parameters under params:)")
         return name
     return None
 
@@ -235,31 +232,21 @@ _TESTS: dict[str, Callable[[Any, Any], bool]] = {
     "contains": lambda v, c: c in v,
     "contains_any": lambda v, c: any(x in v for x in c),
     "matches": lambda v, rx: rx.fullmatch(v) is not None,
+    # a regex parameter: re's own cache compiles each pattern once
+    "matches_text": lambda v, pattern: re.fullmatch(pattern, v) is not None,
 }
 
 
-def _build(spec: FactSpec, op: str, value: Any) -> Predicate:
+def _build(spec: FactSpec, op: str, value: Any, params: Mapping[str, str]) -> Predicate:
     name = spec.name
     if op == "is":
         return _is(spec, value)
     if spec.type not in _OP_TYPES[op]:
         raise ValueError(f"not usable on a {spec.type} fact")
     test = _TESTS[op]
-    param = _param(value)
+    param = _param(value, params)
     if param is not None:
-        ptype = PARAM_TYPES[param]
-        want = "int" if op in ("gt", "gte", "lt", "lte") else None
-        if op in ("in", "not_in", "contains_any"):
-            want = "list"
-        if op in ("equals", "not_equals"):
-            want = {"enum": "str"}.get(spec.type, spec.type)
-            if ptype != want:
-                raise ValueError(f"parameter {param} is {_an(ptype)}, not {_an(want)}")
-        if (want == "int" and ptype != "int") or (want == "list" and not ptype.startswith("list")):
-            raise ValueError(f"parameter {param} is {_an(ptype)}, not {_an(str(want))}")
-        if op == "matches":
-            raise ValueError("matches takes a literal regular expression")
-        return _with_param(name, test, param)
+        return _with_param(name, _param_test(spec, op, param, params[param]), param)
     const: Any
     if op in ("in", "not_in", "contains_any"):
         if not isinstance(value, list) or not value:
@@ -278,6 +265,26 @@ def _build(spec: FactSpec, op: str, value: Any) -> Predicate:
     else:
         const = _check_scalar(spec, value)
     return _with_const(name, test, const)
+
+
+def _param_test(spec: FactSpec, op: str, param: str, ptype: str) -> Callable[[Any, Any], bool]:
+    """The test of ``op`` against parameter ``param`` (of type ``ptype``); ValueError when the
+    parameter's type does not fit the operator and fact."""
+    if op == "matches":
+        if ptype != "regex":
+            raise ValueError(f"parameter {param} is {_an(ptype)}, not a regex")
+        return _TESTS["matches_text"]
+    ptype = CONDITION_TYPE.get(ptype, ptype)  # a regex is text to every other operator
+    want = "int" if op in ("gt", "gte", "lt", "lte") else None
+    if op in ("in", "not_in", "contains_any"):
+        want = "list"
+    if op in ("equals", "not_equals"):
+        want = {"enum": "str"}.get(spec.type, spec.type)
+        if ptype != want:
+            raise ValueError(f"parameter {param} is {_an(ptype)}, not {_an(want)}")
+    if (want == "int" and ptype != "int") or (want == "list" and not ptype.startswith("list")):
+        raise ValueError(f"parameter {param} is {_an(ptype)}, not {_an(str(want))}")
+    return _TESTS[op]
 
 
 def _item_spec(spec: FactSpec) -> FactSpec:
@@ -373,9 +380,10 @@ def _any(parts: list[Predicate]) -> Predicate:
 __all__ = [
     "IS_VALUES",
     "OPERATORS",
-    "PARAM_TYPES",
     "Condition",
     "ConditionError",
     "Predicate",
+    "builtin_param_types",
     "compile_condition",
+    "param_types",
 ]

@@ -8,10 +8,8 @@ the ``rules/`` folder next to the ``auditor`` package is used instead.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from importlib.resources.abc import Traversable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +17,26 @@ from pydantic import ValidationError
 
 from auditor import yamlsrc
 from auditor.config import ConfigError
+from auditor.config.params import (
+    BUILTIN_PACKAGE,
+    ENGINE_PARAMS,
+    RULE_SUFFIXES,
+    Declared,
+    ParamSpec,
+    builtin_dir,
+    builtin_files,
+    declarations_of,
+    merge,
+)
 from auditor.engine.checks import Check, compile_check
-from auditor.engine.conditions import Condition
+from auditor.engine.conditions import Condition, param_types
 from auditor.engine.findings import Severity
 from auditor.engine.schema import FRAMEWORK_TITLES, ComplianceError, RuleFile
 from auditor.engine.templates import Template, suggest
 
-BUILTIN_PACKAGE = "auditor.builtin_rules"
-RULE_SUFFIXES = (".yaml", ".yml")
+__all__ = ["AUDIT_RULE_ID", "BUILTIN_PACKAGE", "RULE_SUFFIXES", "Rule", "RuleError",
+           "RulesError", "builtin_dir", "builtin_rules", "compile_paths", "find_rule",
+           "load_rules", "validate_paths"]
 AUDIT_RULE_ID = "SOAR-AUDIT-001"
 
 
@@ -56,6 +66,8 @@ class Rule:
     checks: tuple[Check, ...]
     source: str  # "file:line" of the rule's id
     builtin: bool
+    # The parameters the file declares (``params:``), by name.
+    params: Mapping[str, ParamSpec] = field(default_factory=dict)
 
     # -- the rule's own (first) check -------------------------------------------------------------
     @property
@@ -149,6 +161,7 @@ class Rule:
             "evidence": own["evidence"],
             "depends_on": list(self.depends_on),
             "also": [c.metadata() for c in self.checks[1:]],
+            "params": {k: v.metadata() for k, v in self.params.items()},
             "source": self.source,
         }
 
@@ -163,20 +176,9 @@ class _Source:
 
 
 # -- finding the files ---------------------------------------------------------------------------
-def builtin_dir() -> Traversable:
-    """Where the built-in rule files are."""
-    try:
-        return importlib.resources.files(BUILTIN_PACKAGE)
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parents[2] / "rules"
-
-
 def _builtin_sources() -> list[_Source]:
     folder = builtin_dir()
-    files = sorted(
-        (f for f in folder.iterdir() if f.is_file() and f.name.endswith(RULE_SUFFIXES)),
-        key=lambda f: f.name,
-    )
+    files = builtin_files()
     out = []
     for f in files:
         real = Path(str(f)).resolve() if isinstance(f, Path) else None
@@ -237,19 +239,28 @@ def _pydantic_errors(exc: ValidationError, data: Any) -> list[tuple[int | None, 
     return out
 
 
-def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
+def _parse(source: _Source) -> tuple[Any, list[str]]:
+    """The document of a rule file, or None and its problem."""
     assert source.text is not None
+    try:
+        data = yamlsrc.load(source.text)
+    except yamlsrc.YamlError as exc:
+        at = f"{source.name}:{exc.line}" if exc.line else source.name
+        return None, [f"{at}: {exc.text}"]
+    if not isinstance(data, dict):
+        return None, [f"{source.name}:1: a rule file holds one rule: a mapping with id, title, "
+                      "..."]
+    return data, []
+
+
+def _compile_file(source: _Source, data: Any, own_params: Mapping[str, Declared],
+                  pool: Mapping[str, str]) -> tuple[Rule | None, list[str]]:
+    """Compile one parsed rule file; ``pool``: the parameters of every loaded file (types)."""
     name = source.name
 
     def where(line: int | None) -> str:
         return f"{name}:{line}" if line else name
 
-    try:
-        data = yamlsrc.load(source.text)
-    except yamlsrc.YamlError as exc:
-        return None, [f"{where(exc.line)}: {exc.text}"]
-    if not isinstance(data, dict):
-        return None, [f"{where(1)}: a rule file holds one rule: a mapping with id, title, ..."]
     try:
         model = RuleFile.model_validate(data)
     except ValidationError as exc:
@@ -257,7 +268,7 @@ def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
 
     lines: dict[Any, int] = getattr(data, "key_lines", {})
     own, errors = compile_check(data, model, model.resource, model.message, model.remediation,
-                                where)
+                                where, params=pool)
     checks = [own] if own is not None else []
     raw_also = data.get("also") or []
     seen = [model.resource]
@@ -272,7 +283,7 @@ def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
         seen.append(entry.resource)
         check, problems = compile_check(
             raw, entry, entry.resource, entry.message or model.message,
-            entry.remediation or model.remediation, where, prefix,
+            entry.remediation or model.remediation, where, prefix, params=pool,
         )
         errors.extend(problems)
         if check is not None:
@@ -290,6 +301,7 @@ def _compile_file(source: _Source) -> tuple[Rule | None, list[str]]:
         checks=tuple(checks),
         source=where(lines.get("id")),
         builtin=source.builtin,
+        params={k: d.spec for k, d in own_params.items()},
     )
     return rule, []
 
@@ -299,14 +311,28 @@ def compile_paths(paths: Sequence[str | Path] = ()) -> tuple[list[Rule], list[st
     builtin = _builtin_sources()
     skip = {s.real_path for s in builtin if s.real_path is not None}
     rules: list[Rule] = []
-    errors: list[str] = []
     seen: dict[str, Rule] = {}
+    # First the parameters every file declares (a condition may name any of them), then the
+    # rules; the problems are listed by file, in the order of the files.
+    parsed: list[tuple[_Source, Any, dict[str, Declared], list[str]]] = []
+    pool: dict[str, Declared] = dict(ENGINE_PARAMS)
     for source in [*builtin, *_path_sources(paths, skip)]:
         if source.text is None:
-            errors.append(f"{source.name}: {source.error}")
+            parsed.append((source, None, {}, [f"{source.name}: {source.error}"]))
             continue
-        rule, problems = _compile_file(source)
-        errors.extend(problems)
+        data, problems = _parse(source)
+        declared, bad = declarations_of(data, source.name) if data is not None else ({}, [])
+        problems += bad
+        merge(pool, declared, problems)
+        parsed.append((source, data, declared, problems))
+    types = param_types(pool)
+    errors: list[str] = []
+    for source, data, declared, problems in parsed:
+        errors += problems
+        if data is None or problems:
+            continue
+        rule, found = _compile_file(source, data, declared, types)
+        errors.extend(found)
         if rule is None:
             continue
         if rule.id in seen:

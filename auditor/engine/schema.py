@@ -133,6 +133,9 @@ class RuleFile(_CheckFields):
     compliance: dict[str, list[str]] = Field(default_factory=dict)
     message: NonEmpty
     also: list[AlsoCheck] = Field(default_factory=list)
+    # name -> {type, default, description, min, max}: checked by auditor.config.params (the
+    # configuration reads the same declarations to check rules.params)
+    params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("compliance", mode="before")
     @classmethod
