@@ -122,6 +122,7 @@ def test_a_lower_layer_importing_a_higher_one_breaks_its_contract(tmp_path: Path
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     for path, imported, _ in VIOLATIONS.values():
+        assert (tmp_path / path).is_file(), f"{path} is gone: choose another importer"
         with (tmp_path / path).open("a", encoding="utf-8") as f:
             f.write(f"\nimport {imported}  # injected by tests/test_layers.py\n")
 
