@@ -5,6 +5,7 @@ Each stage hands the next a plain typed value; this module only puts them in ord
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -20,8 +21,8 @@ from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.config import Config, ConfigError, resolve_path
 from auditor.engine.findings import SEVERITY_RANK, Finding
 from auditor.result import RunResult, TenantResult
-from auditor.shard import select_shard, shard_scope
-from auditor.soar.models import TenantCollection
+from auditor.schedule.shard import select_shard, shard_scope
+from auditor.soar.models import DriftNote, TenantCollection
 from auditor.state.errors import OutputsNotWritten
 
 if TYPE_CHECKING:
@@ -205,40 +206,42 @@ def run_audit(
             tenants_cfg, started, config.max_concurrent_tenants, progress=progress
         )
         tenants, findings, checks = evaluate(collections, prepared, config, st, started)
-        result = RunResult(
+        from auditor.engine.exceptions import waive
+
+        findings, waived = waive(findings, prepared.exceptions, started.date())
+        audited = RunResult(
             run_id=run_id_for(started, shard),
             started_at=started,
-            finished_at=None,
+            # The run's time as the document records it (whole seconds): every output, and
+            # `report --run` later, shows the same duration.
+            finished_at=started + timedelta(seconds=int(time.monotonic() - timer)),
             tool_version=__version__,
             tenants=tenants,
             findings=findings,
             inventories={c.tenant: c.inventory for c in collections if c.inventory is not None},
+            exceptions=waived,
+            drift=_drift(collections),
             checks=checks,
         )
-        from auditor.engine.exceptions import apply_exceptions
-
-        result.exceptions = apply_exceptions(findings, prepared.exceptions, started.date())
-        seen: set[tuple[str, str]] = set()
-        for col in collections:
-            for note in col.inventory.drift if col.inventory else ():
-                if (note.endpoint, note.field) not in seen:
-                    seen.add((note.endpoint, note.field))
-                    result.drift.append(note)
-        result.finished_at = started + timedelta(seconds=time.monotonic() - timer)
         # The outputs are written before the run is recorded: a run whose reports could not be
         # written is recorded "failed" and moves no finding state (its findings stay new).
-        plan = st.plan_run(result)
-        result.findings.sort(key=_order)
+        # plan.result: the one document (lifecycle, resolved findings, order, summary) that is
+        # both written and stored.
+        plan = st.plan_run(audited)
+        assert plan.result is not None
+        result = plan.result
 
         target = output_dir(config, result, out_dir)
         params = config.rules.params
         view = report_view or (lambda r, c: (r, c))
-        shown, catalog = view(result, rule_catalog(prepared.rules))
-        context = ReportContext(trend=st.runs(limit=60), rules=catalog,
+        catalog = rule_catalog(prepared.rules)
+        shown, shown_catalog = view(result, catalog)
+        context = ReportContext(trend=st.runs(limit=60), rules=shown_catalog,
                                 legacy_api_shutdown=params.legacy_api_shutdown,
                                 legacy_api_warning_days=params.legacy_api_warning_days)
+        formats: list[str] = list(config.reports.formats)
         try:
-            write_reports(shown, target, list(config.reports.formats), context)
+            write_reports(shown, target, formats, context)
         except OSError as exc:
             where = exc.filename2 or exc.filename or target
             raise OutputsNotWritten(
@@ -256,13 +259,30 @@ def run_audit(
             outcome = notify_run(result, config.slack, st, report_path=target / "report.html",
                                  legacy_warning_days=params.legacy_api_warning_days)
             if outcome.errors:
-                result.notes.extend(f"Slack: {e}" for e in outcome.errors)
-                try:
-                    write_reports(view(result, catalog)[0], target, ["json"], context)
-                except OSError as exc:  # the run is recorded; findings.json lacks the notes
-                    log.warning("could not add the Slack notes to %s: %s", target,
-                                exc.strerror or exc)
+                result = _add_notes(st, result, [f"Slack: {e}" for e in outcome.errors],
+                                    lambda noted: write_reports(view(noted, catalog)[0], target,
+                                                                formats, context))
     return result
+
+
+def _add_notes(store: Store, result: RunResult, notes: list[str],
+               rewrite: Callable[[RunResult], object]) -> RunResult:
+    """Notes found after the run was recorded: into the stored run first, then the outputs are
+    written again from what is stored, so that the two never differ. Returns the run with them."""
+    from auditor.state import StoreError
+
+    noted = dataclasses.replace(result, notes=[*result.notes, *notes])
+    try:
+        stored = store.add_run_notes(result.run_id, notes)
+    except StoreError as exc:  # the outputs keep agreeing with the store: without the notes
+        log.warning("could not add the notes to the stored run: %s", exc)
+        return noted
+    noted = dataclasses.replace(result, notes=stored.notes)
+    try:
+        rewrite(noted)
+    except OSError as exc:  # the run is recorded with the notes; the outputs lack them
+        log.warning("could not add the notes to the outputs: %s", exc.strerror or exc)
+    return noted
 
 
 def _check_writable(folder: Path) -> None:
@@ -327,9 +347,13 @@ def _begin(store: Store, started: datetime, shard: tuple[int, int] | None, *,
     return started
 
 
-def _order(f: Finding) -> tuple[int, int, str, str, str]:
-    status_rank = {"fail": 0, "unknown": 1, "muted": 2, "resolved": 3}.get(f.status, 4)
-    return (status_rank, -SEVERITY_RANK[f.severity], f.tenant, f.rule_id, f.resource.name)
+def _drift(collections: list[TenantCollection]) -> list[DriftNote]:
+    """The API drift notes of every tenant, each (endpoint, field) once."""
+    seen: dict[tuple[str, str], DriftNote] = {}
+    for col in collections:
+        for note in col.inventory.drift if col.inventory else ():
+            seen.setdefault((note.endpoint, note.field), note)
+    return list(seen.values())
 
 
 def exit_code_for(result: RunResult, fail_on: str | None) -> int:

@@ -24,6 +24,7 @@ impossible dates and alias bombs are errors with their line, like every other pr
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 import re
@@ -278,17 +279,19 @@ def load_exceptions(path: str | Path) -> list[ExceptionEntry]:
     return parse_exceptions(text, str(file))
 
 
-def apply_exceptions(
+def waive(
     findings: Iterable[Finding], entries: Sequence[ExceptionEntry], today: date
-) -> ExceptionStatus:
-    """Mute the ``fail`` findings that an unexpired entry covers (in place); report expired and
-    unused entries."""
+) -> tuple[list[Finding], ExceptionStatus]:
+    """The findings with the ``fail`` ones an unexpired entry covers muted (new Finding values:
+    the findings given are not changed), and how each entry fared (expired, unused, broad)."""
     used = [False] * len(entries)
     would_match = [0] * len(entries)
     muted_by = [0] * len(entries)
     by_rule: dict[str, list[int]] = {}
     by_tenant: dict[tuple[int, str], bool] = {}
+    out: list[Finding] = []
     for finding in findings:
+        out.append(finding)
         if finding.rule_id == AUDIT_RULE_ID:
             continue
         candidates = by_rule.get(finding.rule_id)
@@ -306,9 +309,10 @@ def apply_exceptions(
                 would_match[i] += 1
                 continue
             used[i] = True
-            if finding.status == "fail" and finding.exception is None:
-                finding.status = "muted"
-                finding.exception = entry.to_dict()
+            current = out[-1]
+            if current.status == "fail" and current.exception is None:
+                out[-1] = dataclasses.replace(current, status="muted",
+                                              exception=entry.to_dict())
                 muted_by[i] += 1
     status = ExceptionStatus()
     # Broad entries first: a waiver that mutes everything must not hide among the others.
@@ -323,4 +327,17 @@ def apply_exceptions(
             state = ("expired" if entry.expired(today) else "active" if used[i] else "unused")
             status.broad.append({**entry.to_dict(), "source": entry.source, "state": state,
                                  "muted": muted_by[i]})
+    return out, status
+
+
+def apply_exceptions(
+    findings: Iterable[Finding], entries: Sequence[ExceptionEntry], today: date
+) -> ExceptionStatus:
+    """:func:`waive`, written back into the findings given (for callers that hold them; the
+    audit itself uses :func:`waive`)."""
+    given = list(findings)
+    waived, status = waive(given, entries, today)
+    for before, after in zip(given, waived, strict=True):
+        if after is not before:
+            before.status, before.exception = after.status, after.exception
     return status

@@ -7,6 +7,7 @@ round trips.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from auditor.engine.findings import Finding
 from auditor.result import RunResult
-from auditor.state import codec, states
+from auditor.state import codec, queries, states
 from auditor.state.errors import StoreError
 from auditor.state.schema import (
     environments_seen,
@@ -170,9 +171,22 @@ def prune(conn: Connection, now: datetime, retention_days: int, current: str) ->
     return len(old)
 
 
+def add_notes(conn: Connection, run_id: str, notes: list[str]) -> RunResult:
+    """Add ``notes`` to the stored document of run ``run_id`` (e.g. the Slack delivery failed
+    after the run was recorded); returns the stored run as it now is."""
+    stored = queries.load_run(conn, run_id)
+    noted = dataclasses.replace(stored, notes=[*stored.notes, *notes])
+    writer = codec.DocumentWriter(noted)
+    for finding in noted.findings:
+        writer.add_finding(finding)
+    conn.execute(sa.update(runs).where(runs.c.id == run_id).values(document=writer.finish()))
+    return noted
+
+
 def record(conn: Connection, result: RunResult, retention_days: int,
            plan: states.Plan | None = None) -> None:
-    """Store the run; ``plan``: its lifecycle, already applied (Store.plan_run)."""
+    """Store the run as given; ``plan``: its lifecycle, already applied (Store.plan_run: then
+    ``result`` is ``plan.result``, or a copy of it with other notes)."""
     existing = conn.execute(sa.select(runs.c.status).where(runs.c.id == result.run_id)).scalar()
     if existing is not None and existing != "running":
         raise StoreError(f"state: run {result.run_id} is already stored ({existing})")

@@ -8,6 +8,7 @@ whose findings.json entry is unchanged is not rewritten (one set-based UPDATE mo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -38,11 +39,13 @@ _UPSERT = (
 
 @dataclass(slots=True)
 class Plan:
-    """What record_run computed before writing: per tenant the stored states and the resolutions."""
+    """What record_run computed before writing: per tenant the stored states and the resolutions;
+    of :func:`plan_lifecycle`, also ``result``: the run as it is to be written and stored."""
 
     ids: dict[int, str] = field(default_factory=dict)  # id(finding) -> fingerprint
     stored: dict[str, dict[str, lifecycle.Stored]] = field(default_factory=dict)
     resolved: dict[str, list[str]] = field(default_factory=dict)  # complete tenants only
+    result: RunResult | None = None
 
     def fid(self, finding: Finding) -> str:
         value = self.ids.get(id(finding))
@@ -106,8 +109,21 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
+def plan_lifecycle(conn: Connection, result: RunResult) -> Plan:
+    """The run with its lifecycle: ``plan.result`` is a new RunResult whose findings are new
+    values with lifecycle and first_seen set, the resolved ones added, in the document order,
+    the summary counted (RunResult.counted). ``result`` is not changed."""
+    findings = [f if f.status == "resolved" else dataclasses.replace(f) for f in result.findings]
+    planned = dataclasses.replace(result, findings=findings)
+    plan = apply_lifecycle(conn, planned)
+    plan.result = planned.counted()
+    return plan
+
+
 def apply_lifecycle(conn: Connection, result: RunResult) -> Plan:
-    """Set lifecycle/first_seen in place and append the resolved findings to ``result``."""
+    """Set lifecycle/first_seen in place and append the resolved findings to ``result`` (what
+    :meth:`Store.record_run` does to a run recorded without a plan; :func:`plan_lifecycle`
+    changes nothing it is given)."""
     plan = Plan()
     by_tenant: dict[str, list[tuple[str, Finding]]] = defaultdict(list)
     already: set[tuple[str, str]] = set()

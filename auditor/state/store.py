@@ -233,12 +233,13 @@ class Store:
             )
 
     def plan_run(self, result: RunResult) -> Plan:
-        """What :meth:`record_run` will store, without storing it: lifecycle and first_seen of
-        each finding set in place, the resolved ones appended (so that the outputs can be
-        written before the run is recorded). Hand the plan to record_run, under the same audit
-        lock."""
+        """What :meth:`record_run` will store, without storing it: ``plan.result`` is a new
+        RunResult, each finding with its lifecycle and first_seen, the resolved ones added, in
+        the document order, its summary counted (``result`` is not changed), so that the outputs
+        can be written from it before the run is recorded. Hand ``plan.result`` and the plan to
+        record_run, under the same audit lock."""
         with self._read(f"reading the finding states of run {result.run_id}") as conn:
-            return states.apply_lifecycle(conn, result)
+            return states.plan_lifecycle(conn, result)
 
     def record_run(self, result: RunResult, plan: Plan | None = None) -> None:
         """Set lifecycle and first_seen of each finding in place, append the resolved ones, and
@@ -250,6 +251,12 @@ class Store:
             if self.backend == "postgresql":
                 conn.execute(_RECORD_LOCK, {"c": LOCK_CLASS_RECORD})
             record.record(conn, result, self.retention_days, plan)
+
+    def add_run_notes(self, run_id: str, notes: list[str]) -> RunResult:
+        """Add ``notes`` to the stored run ``run_id`` (a problem found after it was recorded,
+        e.g. its Slack alert failed); returns the stored run as it now is, to re-render from."""
+        with self._write(f"adding notes to run {run_id}") as conn:
+            return record.add_notes(conn, run_id, notes)
 
     def fail_run(self, run_id: str, finished_at: datetime) -> bool:
         """Record a run that began but whose results were not kept (its outputs could not be
