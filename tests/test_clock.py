@@ -15,10 +15,11 @@ from click.testing import CliRunner
 from auditor.cli import clock_of, main
 from auditor.clock import SYSTEM_CLOCK, Clock, FixedClock, SystemClock
 from auditor.config import Config, parse_config
-from auditor.health import Health, check
 from auditor.pipeline import run_audit, run_id_for
 from auditor.result import RunResult, iso
-from auditor.schedule import Scheduler
+from auditor.schedule.checks import check
+from auditor.schedule.daemon import Scheduler
+from auditor.schedule.record import Health
 from auditor.state import open_store
 from tests.conftest import TEST_NOW
 

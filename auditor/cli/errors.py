@@ -52,9 +52,13 @@ ACTIVITIES: tuple[tuple[str, str], ...] = (
     ("auditor.doctor", "running the checks"),
     ("auditor.engine", "evaluating the rules"),
     ("auditor.simulator", "serving the simulator"),
-    ("auditor.health", "serving health"),
-    ("auditor.schedule", "scheduling audits"),
-    ("auditor.crontab", "scheduling audits"),
+    ("auditor.schedule.record", "serving health"),
+    ("auditor.schedule.heartbeat", "serving health"),
+    ("auditor.schedule.checks", "serving health"),
+    ("auditor.schedule.metrics", "serving health"),
+    ("auditor.schedule.http", "serving health"),
+    ("auditor.schedule.daemon", "scheduling audits"),
+    ("auditor.schedule.crontab", "scheduling audits"),
 )
 CONFIG_ACTIVITIES = frozenset({"reading the configuration", "reading the exceptions file",
                                "loading the rules"})

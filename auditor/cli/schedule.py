@@ -35,7 +35,7 @@ def schedule(config_path: str, run_now: bool, trigger_seconds: float | None,
     slot. On SIGTERM/SIGINT no new audit starts and the one in progress gets
     schedule.shutdown_grace_seconds to finish; exit 0 either way.
     """
-    from auditor.schedule import Scheduler
+    from auditor.schedule.daemon import Scheduler
 
     try:
         config = load_config(config_path)
@@ -80,7 +80,8 @@ def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_s
     Reads only the heartbeat file the scheduler writes (no secret, no network): for Docker's
     HEALTHCHECK and Kubernetes exec probes.
     """
-    from auditor.health import check, heartbeat_path, read_heartbeat, readiness_problems
+    from auditor.schedule.checks import check, readiness_problems
+    from auditor.schedule.heartbeat import heartbeat_path, read_heartbeat
 
     config = None
     if config_path is not None and heartbeat_file is None:

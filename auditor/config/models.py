@@ -289,7 +289,7 @@ class ScheduleConfig(_Strict):
             )
         from apscheduler.triggers.cron import CronTrigger
 
-        from auditor.crontab import check_fires, crontab_fields
+        from auditor.schedule.crontab import check_fires, crontab_fields
 
         try:
             CronTrigger(**crontab_fields(value), timezone="UTC")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from auditor.config import parse_config
-from auditor.schedule import parse_shard
+from auditor.schedule.shard import parse_shard
 
 try:
     import kubernetes_validate.utils as kv

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from auditor.config import ConfigError, parse_config
-from auditor.crontab import (
+from auditor.schedule.crontab import (
     CrontabTrigger,
     crontab_fields,
     interval_trigger,

@@ -16,17 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditor.clock import SYSTEM_CLOCK, Clock, FixedClock
 from auditor.config import parse_config
 from auditor.engine.findings import Finding, Resource
-from auditor.health import (
-    Health,
-    HealthServer,
-    Metrics,
-    check,
-    heartbeat_path,
-    read_heartbeat,
-    readiness_problems,
-    write_heartbeat,
-)
 from auditor.result import RunResult, TenantResult
+from auditor.schedule.checks import check, readiness_problems
+from auditor.schedule.heartbeat import heartbeat_path, read_heartbeat, write_heartbeat
+from auditor.schedule.http import HealthServer
+from auditor.schedule.metrics import Metrics
+from auditor.schedule.record import Health
 
 DAILY = {"cron": "0 2 * * *", "timezone": "UTC"}
 SLOT = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # the latest daily slot before NOW

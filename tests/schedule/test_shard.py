@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from auditor.schedule import parse_shard, select_shard
+from auditor.schedule.shard import parse_shard, select_shard
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@
 - Stop: no new audit starts; one in progress may finish within ``shutdown_grace_seconds``, else it
   is abandoned (recorded as interrupted) and the process exits 0 all the same.
 
-``parse_shard`` and ``select_shard`` (``run --shard I/N``) live in :mod:`auditor.shard`.
+The health record, the heartbeat and the endpoints are the sibling modules of this package
+(see :mod:`auditor.schedule`); ``parse_shard`` and ``select_shard`` (``run --shard I/N``) live in
+:mod:`auditor.schedule.shard`.
 """
 
 from __future__ import annotations
@@ -31,18 +33,20 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from auditor.clock import SYSTEM_CLOCK, Clock
+from auditor.clock import SYSTEM_CLOCK, Clock, iso
 from auditor.config import Config, ConfigError, load_config
-from auditor.result import iso
-from auditor.shard import parse_shard, select_shard
+from auditor.schedule.crontab import CrontabTrigger, interval_trigger, previous_fire_time
+from auditor.schedule.heartbeat import heartbeat_path, write_heartbeat
+from auditor.schedule.http import HealthServer
+from auditor.schedule.metrics import Metrics
+from auditor.schedule.record import Health
 
 if TYPE_CHECKING:
-    from auditor.health import Health, HealthServer
     from auditor.result import RunResult
     from auditor.state import Store
 
 log = logging.getLogger("auditor.schedule")
-__all__ = ["Scheduler", "parse_shard", "select_shard"]
+__all__ = ["Scheduler"]
 
 AuditFn = Callable[["Config", "Store", datetime], "RunResult"]
 StoreFn = Callable[["Config"], "Store"]
@@ -91,8 +95,6 @@ class Scheduler:
         owner: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        from auditor.health import Health, Metrics, heartbeat_path
-
         self.config_path = Path(config_path)
         self.config = config
         self.run_now = run_now
@@ -126,8 +128,6 @@ class Scheduler:
         return {"cron": config.schedule.cron, "timezone": config.schedule.timezone}
 
     def _trigger(self, config: Config) -> Any:
-        from auditor.crontab import CrontabTrigger, interval_trigger
-
         if self.interval_seconds:
             return interval_trigger(self.interval_seconds)
         return CrontabTrigger(config.schedule.cron, config.schedule.timezone)
@@ -156,8 +156,6 @@ class Scheduler:
                 return  # the last word was "stopped"; an abandoned audit must not overwrite it
             self._final = final
             try:
-                from auditor.health import write_heartbeat
-
                 write_heartbeat(self.heartbeat_file, snap)
             except OSError as exc:
                 log.warning("cannot write the heartbeat %s: %s", self.heartbeat_file, exc.strerror)
@@ -196,8 +194,6 @@ class Scheduler:
         that started after it (a tenant it could not collect is a finding, and /readyz says so:
         restarting the scheduler does not audit that slot again). The last *successful* audit is
         the last complete one, as everywhere."""
-        from auditor.crontab import previous_fire_time
-
         trigger = self._trigger(self.config)
         try:
             store = self._open_store(self.config)
@@ -250,8 +246,6 @@ class Scheduler:
             self._log_next_run()
 
     def _audit(self, reason: str, slot_iso: str | None) -> None:
-        from auditor.crontab import previous_fire_time
-
         config = self._reload()
         now = self.clock.now()
         slot: datetime | None = None
@@ -338,8 +332,6 @@ class Scheduler:
             signal.signal(signal.SIGINT, self.stop)
 
     def _start_server(self) -> None:
-        from auditor.health import HealthServer
-
         cfg = self.config.schedule.health
         if cfg.port is None:
             return
