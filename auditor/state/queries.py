@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import zlib
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -15,7 +14,7 @@ from sqlalchemy.engine import Connection
 from auditor.engine.history import TenantHistory
 from auditor.result import RunPoint, RunResult
 from auditor.soar.models import Inventory
-from auditor.state import codec
+from auditor.state import blobs, codec
 from auditor.state.errors import RunNotFound, StoreError
 from auditor.state.rows import BadRow, left_out, raw, read_json, read_time
 from auditor.state.schema import environments_seen, runs, tenant_runs, tenants
@@ -75,6 +74,18 @@ class RunSummary:
         }
 
 
+def _loader(conn: Connection) -> codec.Load:
+    def load(digests: list[str], where: str) -> Iterator[bytes]:
+        return blobs.fetch(conn, digests, where)
+
+    return load
+
+
+def _snapshot(conn: Connection, value: bytes, run_id: str, tenant: str) -> Inventory:
+    return codec.unpack_inventory(value, _loader(conn),
+                                  f"snapshot of tenant {tenant!r} in run {run_id!r}")
+
+
 def tenant_history(conn: Connection, tenant: str) -> TenantHistory:
     row = conn.execute(
         sa.select(
@@ -105,7 +116,7 @@ def tenant_history(conn: Connection, tenant: str) -> TenantHistory:
             )
         )
     ]
-    previous = codec.unpack_inventory(blob)
+    previous = _snapshot(conn, blob, run_id, tenant)
     mapping_first_seen, mapping_first_seen_by = _mapping_first_seen(
         conn, tenant, previous, run_id, first_at
     )
@@ -152,7 +163,7 @@ def _mapping_first_seen(
                     tenant_runs.c.run_id == run_id, tenant_runs.c.tenant == tenant)
             ).scalar()
             if older is not None:
-                listed = {m.name for m in codec.unpack_inventory(older).mappings}
+                listed = {m.name for m in _snapshot(conn, older, run_id, tenant).mappings}
         if newer is not None:
             for name in alive - listed:
                 exact[name] = newer
@@ -177,46 +188,43 @@ def _run_filter(query: Any, until: datetime | None, include_unfinished: bool) ->
 
 # SOAR-MIG-001 findings in a stored run document: the line of a finding starts with its id,
 # then its rule id, exactly so (codec.dumps of Finding.to_dict); a string value holding the same
-# text is JSON-escaped (\"), so only a finding's own rule_id matches.
+# text is JSON-escaped (\"), so only a finding's own rule_id matches, and the first
+# ``,"status":"`` after it is the finding's own status (title and severity come before it).
 _LEGACY_RULE = "SOAR-MIG-001"
 _LEGACY_MARK = b'","rule_id":"SOAR-MIG-001",'
-_LEGACY_LEFT = ("fail", "unknown", "muted")
-_DOC_CHUNK = 1 << 18
+_LEGACY_STATUS = re.compile(rb',"status":"([a-z]*)"')
+_LEGACY_LEFT = (b"fail", b"unknown", b"muted")
 
 
-def _legacy_keys(blob: bytes | None) -> int | None:
+def _left(line: bytes) -> bool:
+    status = _LEGACY_STATUS.search(line)
+    return status is not None and status.group(1) in _LEGACY_LEFT
+
+
+def _chunk_legacy(data: bytes) -> int:
+    if _LEGACY_MARK not in data:
+        return 0
+    return sum(1 for line in data.split(b"\n")
+               if _LEGACY_MARK in line and _left(line))
+
+
+def _legacy_keys(conn: Connection, value: bytes | None, seen: dict[str, Any]) -> int | None:
     """Legacy API keys left in a stored run: its SOAR-MIG-001 findings that are failing, unknown
-    or muted. None when the run has no (readable) document or did not evaluate the rule. Streams
-    the compressed document and parses only the header and the lines that carry the rule's id."""
-    if blob is None:
+    or muted. None when the run has no (readable) document or did not evaluate the rule. Reads
+    each chunk once for all runs listed (``seen``: by sha256, the header or the count)."""
+    if value is None:
         return None
-    z = zlib.decompressobj()
-
-    def pieces() -> Iterator[bytes]:
-        for i in range(0, len(blob), _DOC_CHUNK):
-            yield z.decompress(blob[i : i + _DOC_CHUNK])
-        yield z.flush() + b"\n"
-
-    rest, header, count = b"", None, 0
     try:
-        for piece in pieces():
-            data = rest + piece
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            done, rest = data[:cut], data[cut + 1 :]
-            if header is None:
-                first, _, done = done.partition(b"\n")
-                header = json.loads(first)
-            if _LEGACY_MARK not in done:
-                continue
-            for line in done.split(b"\n"):
-                if _LEGACY_MARK in line:
-                    item = json.loads(line)
-                    if item.get("rule_id") == _LEGACY_RULE and item.get("status") in _LEGACY_LEFT:
-                        count += 1
-    except (zlib.error, ValueError):
+        digests = list(codec.read_manifest(codec.DOCUMENT, value)["chunks"])
+        count = 0
+        for i, digest in enumerate(digests):
+            if digest not in seen:
+                data = next(blobs.fetch(conn, [digest], "the trend"))
+                seen[digest] = codec.json_head(data) if i == 0 else _chunk_legacy(data)
+            if i:
+                count += seen[digest]
+        header = seen[digests[0]]
+    except (BadRow, ValueError, KeyError, IndexError, TypeError):
         return None  # the trend lacks this point; load_run reports the damage itself
     checks = header.get("checks") if isinstance(header, dict) else None
     return count if count or _LEGACY_RULE in (checks or {}) else None
@@ -240,9 +248,9 @@ def run_points(
     rows = conn.execute(
         query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
     ).all()
-    # One document at a time (a run with many findings has a document of many megabytes).
     document = sa.select(runs.c.document).where(runs.c.id == sa.bindparam("run_id"))
     points: list[RunPoint] = []
+    seen: dict[str, Any] = {}
     for i, s, st, f, b, n, r in rows:
         try:
             started = read_time(s, f"runs row {i!r}", "started_at")
@@ -259,7 +267,7 @@ def run_points(
             by_severity=by_severity if isinstance(by_severity, dict) else {},
             new=n,
             resolved=r,
-            legacy_keys=_legacy_keys(conn.execute(document, {"run_id": i}).scalar()),
+            legacy_keys=_legacy_keys(conn, conn.execute(document, {"run_id": i}).scalar(), seen),
         ))
     return points
 
@@ -354,8 +362,8 @@ def load_run(conn: Connection, run_id: str) -> RunResult:
             tenant_runs.c.run_id == run_id, tenant_runs.c.inventory.is_not(None)
         )
     ):
-        inventories[tenant] = codec.unpack_inventory(inv)
-    return codec.read_result(blob, inventories)
+        inventories[tenant] = _snapshot(conn, inv, run_id, tenant)
+    return codec.read_result(blob, _loader(conn), inventories, f"run {run_id!r}")
 
 
 def last_time(conn: Connection, column: sa.Column[Any], status: str | None) -> datetime | None:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from auditor.engine.findings import Finding
 from auditor.result import RunResult
-from auditor.state import codec, queries, states
+from auditor.state import blobs, codec, queries, states
 from auditor.state.errors import StoreError
 from auditor.state.schema import (
     environments_seen,
@@ -80,7 +80,8 @@ def write_tenants(conn: Connection, result: RunResult) -> None:
                 "new": sum(1 for f in items if f.lifecycle == "new" and f.status != "resolved"),
                 "resolved": status.get("resolved", 0),
                 "collected_at": inventory.collected_at if inventory else None,
-                "inventory": codec.pack_inventory(inventory) if inventory else None,
+                "inventory": codec.store_inventory(conn, result.run_id, inventory)
+                if inventory else None,
             }
         )
         if inventory is not None:
@@ -139,7 +140,7 @@ def write_run(conn: Connection, result: RunResult, document: bytes, existing: st
         "new": summary["new"],
         "resolved": summary["resolved"],
         "by_severity": json.dumps(summary["by_severity"]),
-        "document": document,
+        "document": codec.store_document(conn, result.run_id, document),
     }
     if existing is None:
         conn.execute(sa.insert(runs).values(id=result.run_id, **values))
@@ -161,6 +162,7 @@ def prune(conn: Connection, now: datetime, retention_days: int, current: str) ->
     for chunk in _chunks(old, _IN_CHUNK):
         conn.execute(sa.delete(tenant_runs).where(tenant_runs.c.run_id.in_(chunk)))
         conn.execute(sa.delete(runs).where(runs.c.id.in_(chunk)))
+        blobs.release(conn, chunk)  # the chunks no run lists any more
     # Resolved finding states past the retention are forgotten (a recurrence is new again); the
     # listed ones stay, like the tenant's last complete audit they belong to.
     conn.execute(
@@ -179,7 +181,8 @@ def add_notes(conn: Connection, run_id: str, notes: list[str]) -> RunResult:
     writer = codec.DocumentWriter(noted)
     for finding in noted.findings:
         writer.add_finding(finding)
-    conn.execute(sa.update(runs).where(runs.c.id == run_id).values(document=writer.finish()))
+    conn.execute(sa.update(runs).where(runs.c.id == run_id).values(
+        document=codec.store_document(conn, run_id, writer.finish())))
     return noted
 
 

@@ -1,8 +1,9 @@
 """The tables of the state store, and the versioned migrations that create and upgrade them.
 
 ``MIGRATIONS[i]`` upgrades a store from schema version ``i`` to ``i + 1`` (version 0 is an empty
-database). A migration only ever adds: tables, columns, indexes. Each one runs inside the single
-upgrade transaction of :func:`auditor.state.migrate.migrate`.
+database). A migration adds tables, columns, indexes; version 3 also converts the stored run
+documents and inventory snapshots to manifests and shared chunks (:mod:`auditor.state.blobs`).
+Each one runs inside the single upgrade transaction of :func:`auditor.state.migrate.migrate`.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ schema_version = sa.Table(
     sa.Column("upgraded_at", UTCDateTime, nullable=False),
 )
 
-# One audit. ``document`` is the whole findings.json (zlib-compressed JSON lines, see codec.py);
-# it is NULL while the run is "running" and for a run that was "interrupted".
+# One audit. ``document`` is the manifest of its findings.json (codec.py: what differs every
+# night, and the list of its chunks in ``blobs``); it is NULL while the run is "running" and for
+# a run that was "interrupted".
 runs = sa.Table(
     "runs",
     metadata,
@@ -66,7 +68,8 @@ runs = sa.Table(
     sa.Column("document", sa.LargeBinary),
 )
 
-# One tenant in one run; ``inventory`` is the normalized snapshot (ok tenants only).
+# One tenant in one run; ``inventory`` is the manifest of the normalized snapshot (ok tenants
+# only; its chunks are in ``blobs``).
 tenant_runs = sa.Table(
     "tenant_runs",
     metadata,
@@ -149,8 +152,28 @@ slot_claims = sa.Table(
     sa.Column("claimed_at", UTCDateTime, nullable=False),
 )
 
+# Schema version 3: content-addressed chunks of run documents and snapshots (blobs.py). ``hash``
+# is the sha256 of the chunk's bytes, ``data`` those bytes zlib-compressed; ``blob_refs`` lists
+# the chunks each run uses (its document's and its tenants' snapshots').
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+blob_refs = sa.Table(
+    "blob_refs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Index("ix_blob_refs_hash", "hash"),
+)
+
 _V1 = ("runs", "tenant_runs", "tenants", "environments_seen", "findings")
 _V2 = ("outbox", "slot_claims")
+_V3 = ("blobs", "blob_refs")
 
 
 def _create(names: tuple[str, ...]) -> Callable[[Connection], None]:
@@ -162,5 +185,13 @@ def _create(names: tuple[str, ...]) -> Callable[[Connection], None]:
     return migration
 
 
-MIGRATIONS: list[Callable[[Connection], Any]] = [_create(_V1), _create(_V2)]
+def _to_blobs(conn: Connection) -> None:
+    """create blobs, blob_refs; store every run document and snapshot as manifest + chunks"""
+    _create(_V3)(conn)
+    from auditor.state.convert import to_blobs
+
+    to_blobs(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], Any]] = [_create(_V1), _create(_V2), _to_blobs]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -116,7 +116,7 @@ def test_upgrade_from_version_1_keeps_data(store_url: str) -> None:
     store = open_store(store_url)
     try:
         with engine.connect() as conn:
-            assert current_version(conn) == SCHEMA_VERSION == 2
+            assert current_version(conn) == SCHEMA_VERSION == 3
         assert [p.failing for p in store.runs()] == [3]
         assert store.outbox_add("20250101T000000Z", "default", {"text": "hi"}) >= 1
         assert store.claim_slot("2025-01-01T02:00", "replica-a") is True
