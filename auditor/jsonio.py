@@ -45,3 +45,14 @@ def dumps_bytes(value: object, *, indent: bool = False, sort_keys: bool = False)
 
 def dumps(value: object, *, indent: bool = False, sort_keys: bool = False) -> str:
     return dumps_bytes(value, indent=indent, sort_keys=sort_keys).decode("utf-8", "replace")
+
+
+def dumps_utf8(value: object, *, indent: bool = False, sort_keys: bool = False) -> bytes:
+    """Exactly ``dumps(...).encode("utf-8")`` (valid UTF-8: a lone surrogate is replaced), for
+    writers that stream bytes; orjson's own output needs no decoding round trip."""
+    option = _BASE | (orjson.OPT_INDENT_2 if indent else 0) | (
+        orjson.OPT_SORT_KEYS if sort_keys else 0)
+    try:
+        return orjson.dumps(value, default=json_default, option=option)
+    except (orjson.JSONEncodeError, TypeError):
+        return dumps(value, indent=indent, sort_keys=sort_keys).encode("utf-8")

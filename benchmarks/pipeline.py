@@ -18,6 +18,7 @@ import copy
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--profile", default=None,
                         help="write a py-spy profile (raw, collapsed stacks) of the audit here")
+    parser.add_argument("--keep", default=None, type=Path,
+                        help="copy the last run's folder (reports, state) here afterwards")
     args = parser.parse_args()
 
     scenario = scenario_with(args.keys)
@@ -130,6 +133,9 @@ def main() -> None:
             folder = Path(tmp) / f"run{n}"
             folder.mkdir()
             runs.append(audit(servers, folder, args))
+        if args.keep:
+            shutil.rmtree(args.keep, ignore_errors=True)
+            shutil.copytree(folder, args.keep)
         log = [srv.request_log for srv in servers]
         count = sum(len(x) for x in log)
         seq = None if args.no_sequential else sequential(servers, log)

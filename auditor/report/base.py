@@ -82,6 +82,21 @@ class Reporter(Protocol):
 
 
 @contextmanager
+def atomic_bytes(path: Path) -> Iterator[IO[bytes]]:
+    """Like :func:`atomic_text`, for writers that stream UTF-8 bytes themselves (buffered)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            yield handle
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
 def atomic_text(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
     """Open ``path`` for writing (UTF-8) so that readers never see a half-written file: the
     text goes to a temporary file next to it, renamed over ``path`` only when complete."""

@@ -41,6 +41,48 @@ def compliance_text(compliance: dict[str, list[str]]) -> str:
     )
 
 
+class _Cells:
+    """``csv_safe`` of the cells many findings share (rule, title, tenant, compliance, first
+    seen...), computed once per distinct value for one file."""
+
+    def __init__(self) -> None:
+        self._safe: dict[object, str] = {}
+        self._compliance: dict[int, tuple[dict[str, list[str]], str]] = {}
+
+    def safe(self, value: object) -> str:
+        key = (type(value), value)
+        found = self._safe.get(key)
+        if found is None:
+            found = self._safe[key] = csv_safe(value)
+        return found
+
+    def compliance(self, compliance: dict[str, list[str]]) -> str:
+        # A rule's findings share one mapping dict: keyed by identity (the dict is kept, so the
+        # id is not reused), checked by equality.
+        found = self._compliance.get(id(compliance))
+        if found is None or found[0] != compliance:
+            found = (compliance, self.safe(compliance_text(compliance)))
+            self._compliance[id(compliance)] = found
+        return found[1]
+
+    def row(self, finding: Finding) -> list[str]:
+        """Exactly :func:`row`."""
+        safe = self.safe
+        exc = finding.exception
+        resource = finding.resource
+        evidence = finding.evidence
+        return [
+            safe(finding.id), safe(finding.tenant), safe(finding.rule_id), safe(finding.title),
+            safe(finding.severity), safe(finding.status), safe(finding.lifecycle),
+            safe(resource.type), csv_safe(resource.id), csv_safe(resource.name),
+            csv_safe(finding.message), csv_safe(finding.remediation),
+            self.compliance(finding.compliance), safe(iso(finding.first_seen)),
+            *((csv_safe(exc.get("owner")), csv_safe(exc.get("reason")),
+               csv_safe(exc.get("expires"))) if exc else ("", "", "")),
+            csv_safe(jsonio.dumps(evidence, sort_keys=True)) if evidence else "",
+        ]
+
+
 def row(finding: Finding) -> list[str]:
     exc = finding.exception or {}
     values: list[object] = [
@@ -78,4 +120,5 @@ class CsvReporter:
         with atomic_text(path, newline="") as handle:
             writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
             writer.writerow(COLUMNS)
-            writer.writerows(row(f) for f in result.findings)
+            cells = _Cells()
+            writer.writerows(cells.row(f) for f in result.findings)

@@ -23,13 +23,15 @@ from markupsafe import Markup
 from auditor.engine.findings import SEVERITIES
 from auditor.report import htmldata, views
 from auditor.report.actions import top_actions
-from auditor.report.base import ReportContext, atomic_text, rule_docs
+from auditor.report.base import ReportContext, atomic_bytes, rule_docs
 from auditor.report.migration import GROUP_MAPPING_PATH, build_plan
 from auditor.report.trend import build_chart, series
 from auditor.result import RunResult
 from auditor.textsafe import term_safe
 
-SECTION_LIMIT = 200  # rows listed in a static section; the findings table holds them all
+SECTION_LIMIT = 200
+# Where the page data goes (no text of a run can hold it: NUL is escaped in every {{ value }}).
+DATA_PLACEHOLDER = Markup("\x00report-data\x00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,7 @@ def _duration(result: RunResult) -> str:
 
 def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
     docs = rule_docs(context)
-    data, options = htmldata.encode(result, docs)
+    data = htmldata.DataStream(result, docs)
     actions, actions_total = top_actions(result, context.rules, docs)
     summary = result.summary()
     points = series(context.trend, result)
@@ -150,8 +152,10 @@ def page_context(result: RunResult, context: ReportContext) -> dict[str, Any]:
         "migration": migration,
         "migration_rows": migration.keys[:SECTION_LIMIT],  # soonest first (plan_order)
         "group_mapping_path": GROUP_MAPPING_PATH,
-        "options": options,
-        "data_json": data,
+        "options": data.options,
+        # The page data is streamed into the page where this placeholder is (HtmlReporter).
+        "data_json": DATA_PLACEHOLDER,
+        "data_stream": data,
     }
 
 
@@ -163,6 +167,13 @@ class HtmlReporter:
         template, script, style = _page()
         values = page_context(result, context)
         values.update(script=script.text, style=style.text, csp=csp(script, style))
-        with atomic_text(path) as handle:
+        data: htmldata.DataStream = values.pop("data_stream")
+        pending = True
+        with atomic_bytes(path) as handle:
             for chunk in template.generate(**values):
-                handle.write(chunk)
+                if pending and DATA_PLACEHOLDER in chunk:
+                    before, after = chunk.split(DATA_PLACEHOLDER, 1)
+                    handle.write(before.encode("utf-8", "backslashreplace"))
+                    data.write(handle)
+                    chunk, pending = after, False
+                handle.write(chunk.encode("utf-8", "backslashreplace"))

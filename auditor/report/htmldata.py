@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
+import orjson
 from markupsafe import Markup
 
 from auditor import jsonio
@@ -36,6 +39,8 @@ LIFECYCLES = ("new", "open", "reopened", "resolved")
 # Inside <script>, "</script", "<!--" and "<script" are the only ways out: all need "<".
 # ">" and "&" are escaped too (defence in depth), and U+2028/2029 for old JS parsers.
 _SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | \
+    orjson.OPT_NON_STR_KEYS  # as jsonio.dumps
 
 
 def script_json(data: object) -> Markup:
@@ -138,52 +143,136 @@ def _refs(docs: dict[str, RuleDoc] | None, rule_id: str) -> list[list[str]]:
     return [[r.title, r.url] for r in doc.references] if doc else []
 
 
-def encode(result: RunResult,
-           docs: dict[str, RuleDoc] | None = None) -> tuple[Markup, FilterOptions]:
-    findings: list[Finding] = sorted(result.findings, key=finding_order)
-    rules, tenants, strings, exceptions = (_Interner() for _ in range(4))
-    evidence, compliance = _Evidence(), _Compliance()
-    rule_titles: dict[str, str] = {}
-    for t in result.tenants:
-        tenants.add(t.name)
-    rows = []
-    for f in findings:
-        rule_titles.setdefault(f.rule_id, f.title)
+class _Tables:
+    """Everything but the rows: the interned tables a row refers to, filled as rows are made."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.rules, self.tenants, self.strings, self.exceptions = (_Interner() for _ in range(4))
+        self.evidence, self.compliance = _Evidence(), _Compliance()
+        self.rule_titles: dict[str, str] = {}
+        for t in result.tenants:
+            self.tenants.add(t.name)
+
+    def row(self, f: Finding) -> list[Any]:
+        strings = self.strings
+        self.rule_titles.setdefault(f.rule_id, f.title)
         name = f.resource.name
         exc = -1
         if f.exception:
-            exc = exceptions.add(f.exception, json.dumps(f.exception, sort_keys=True, default=str))
+            exc = self.exceptions.add(f.exception,
+                                      json.dumps(f.exception, sort_keys=True, default=str))
         seen = iso(f.first_seen)
-        rows.append([
-            f.id, rules.add(f.rule_id), _enum(SEVERITIES, f.severity),
-            _enum(STATUSES, f.status), _enum(LIFECYCLES, f.lifecycle), tenants.add(f.tenant),
+        return [
+            f.id, self.rules.add(f.rule_id), _enum(SEVERITIES, f.severity),
+            _enum(STATUSES, f.status), _enum(LIFECYCLES, f.lifecycle), self.tenants.add(f.tenant),
             0 if f.resource.type == "api_key" else 1, f.resource.id, name,
             _sentence(strings, f.message, name), strings.add(f.title),
             _sentence(strings, f.remediation, name), -1 if seen is None else strings.add(seen),
-            exc, compliance.add(f.compliance), evidence.add(f.evidence),
-        ])
-    data = {
-        "v": 1,
-        "run": {"id": result.run_id, "started_at": iso(result.started_at)},
-        "rules": [[r, rule_titles.get(r, ""), _risk(docs, r), _refs(docs, r)]
-                  for r in rules.items],
-        "tenants": tenants.items,
-        "s": strings.items,
-        "x": exceptions.items,
-        "controls": compliance.controls.items,
-        "c": compliance.mappings.items,
-        "ek": evidence.shapes.items,
-        "ev": evidence.values.items,
-        "f": rows,
-    }
-    by_framework: dict[str, list[tuple[int, str]]] = {}
-    for i, (_fw, label, control) in enumerate(compliance.controls.items):
-        by_framework.setdefault(label, []).append((i, control))
-    options = FilterOptions(
-        rules=sorted(((i, r, rule_titles.get(r, "")) for i, r in enumerate(rules.items)),
-                     key=lambda t: natural_key(t[1])),
-        tenants=sorted(enumerate(tenants.items), key=lambda t: t[1].lower()),
-        controls=[(label, sorted(cs, key=lambda t: natural_key(t[1])))
-                  for label, cs in sorted(by_framework.items())],
-    )
-    return script_json(data), options
+            exc, self.compliance.add(f.compliance), self.evidence.add(f.evidence),
+        ]
+
+    def head(self, result: RunResult, docs: dict[str, RuleDoc] | None) -> dict[str, Any]:
+        """The page data without ``f`` (the rows), in the layout's key order."""
+        rule_titles = self.rule_titles
+        return {
+            "v": 1,
+            "run": {"id": result.run_id, "started_at": iso(result.started_at)},
+            "rules": [[r, rule_titles.get(r, ""), _risk(docs, r), _refs(docs, r)]
+                      for r in self.rules.items],
+            "tenants": self.tenants.items,
+            "s": self.strings.items,
+            "x": self.exceptions.items,
+            "controls": self.compliance.controls.items,
+            "c": self.compliance.mappings.items,
+            "ek": self.evidence.shapes.items,
+            "ev": self.evidence.values.items,
+        }
+
+    def options(self) -> FilterOptions:
+        rule_titles = self.rule_titles
+        by_framework: dict[str, list[tuple[int, str]]] = {}
+        for i, (_fw, label, control) in enumerate(self.compliance.controls.items):
+            by_framework.setdefault(label, []).append((i, control))
+        return FilterOptions(
+            rules=sorted(((i, r, rule_titles.get(r, "")) for i, r in enumerate(self.rules.items)),
+                         key=lambda t: natural_key(t[1])),
+            tenants=sorted(enumerate(self.tenants.items), key=lambda t: t[1].lower()),
+            controls=[(label, sorted(cs, key=lambda t: natural_key(t[1])))
+                      for label, cs in sorted(by_framework.items())],
+        )
+
+
+def encode(result: RunResult,
+           docs: dict[str, RuleDoc] | None = None) -> tuple[Markup, FilterOptions]:
+    """The page data as one escaped JSON text, and the filter options (see :class:`DataStream`
+    for the same bytes written as they are made)."""
+    tables = _Tables(result)
+    rows = [tables.row(f) for f in sorted(result.findings, key=finding_order)]
+    data = tables.head(result, docs)
+    data["f"] = rows
+    return script_json(data), tables.options()
+
+
+# The bytes script_json escapes, in UTF-8 (U+2028 and U+2029 are E2 80 A8 / A9; lone surrogates
+# cannot be in the encoder's UTF-8 output).
+_SCRIPT_UNSAFE_UTF8 = re.compile(b"[<>&]|\xe2\x80[\xa8\xa9]")
+_ROWS_AT_ONCE = 2000
+
+
+def _escape_utf8(data: bytes) -> bytes:
+    if _SCRIPT_UNSAFE_UTF8.search(data) is None:
+        return data
+    return _SCRIPT_UNSAFE_UTF8.sub(
+        lambda m: f"\\u{ord(m.group(0).decode('utf-8')):04x}".encode("ascii"), data)
+
+
+class DataStream:
+    """The page data of :func:`encode`, byte for byte (UTF-8), without the document in memory:
+    the rows are encoded as they are made into a temporary file (the tables they refer to must
+    come first in the document, and are complete only after the last row), then written after
+    the tables. Should any value need the encoder's fallback (e.g. an integer beyond 64 bits,
+    whose whole document the fallback encodes differently), it is :func:`encode` after all."""
+
+    def __init__(self, result: RunResult, docs: dict[str, RuleDoc] | None = None) -> None:
+        self._result, self._docs = result, docs
+        self._tables = _Tables(result)
+        self._spill: IO[bytes] | None = tempfile.TemporaryFile()
+        self._text: Markup | None = None
+        findings = sorted(result.findings, key=finding_order)
+        row = self._tables.row
+        try:
+            for start in range(0, len(findings), _ROWS_AT_ONCE):
+                chunk = b",".join(orjson.dumps(row(f), default=jsonio.json_default,
+                                               option=_OPTIONS)
+                                  for f in findings[start:start + _ROWS_AT_ONCE])
+                self._spill.write((b"," if start else b"") + _escape_utf8(chunk))
+            self.options = self._tables.options()
+        except (orjson.JSONEncodeError, TypeError):
+            self._close()
+            self._text, self.options = encode(result, docs)
+
+    def _close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+        self._spill = None
+
+    def write(self, handle: IO[bytes]) -> None:
+        """Write the escaped JSON (and drop the temporary file)."""
+        try:
+            if self._text is None and self._spill is not None:
+                try:
+                    head = orjson.dumps(self._tables.head(self._result, self._docs),
+                                        default=jsonio.json_default, option=_OPTIONS)
+                except (orjson.JSONEncodeError, TypeError):
+                    self._text, _ = encode(self._result, self._docs)
+                else:
+                    handle.write(_escape_utf8(head[:-1]) + b',"f":[')
+                    self._spill.seek(0)
+                    shutil.copyfileobj(self._spill, handle, 1 << 20)
+                    handle.write(b"]}")
+                    return
+            if self._text is None:
+                raise RuntimeError("the page data was written already")
+            handle.write(self._text.encode("utf-8", "backslashreplace"))
+        finally:
+            self._close()
