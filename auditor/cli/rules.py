@@ -64,7 +64,7 @@ def list_rules(paths: tuple[str, ...], frameworks: tuple[str, ...], fmt: str | N
 
     table = Table(show_lines=False, header_style="bold")
     last = "controls" if chosen else "frameworks"
-    for column in ("id", "severity", "title", last):
+    for column in ("id", "severity", "title", last, "params"):
         table.add_column(column, overflow="fold")
     for rule in loaded:
         if chosen:
@@ -74,7 +74,7 @@ def list_rules(paths: tuple[str, ...], frameworks: tuple[str, ...], fmt: str | N
         else:
             cell = ", ".join(rule.frameworks)
         table.add_row(Text(term_safe(rule.id)), Text(rule.severity), Text(term_safe(rule.title)),
-                      Text(term_safe(cell)))
+                      Text(term_safe(cell)), Text(term_safe("\n".join(rule.params))))
     Console(soft_wrap=False).print(table)
 
 
@@ -162,7 +162,18 @@ def _show_text(meta: dict[str, Any]) -> str:
     if meta.get("depends_on"):
         lines.append(f"Depends on: {safe(', '.join(meta['depends_on']))} (on instances migrated "
                      "to Google Cloud, findings say that IAM roles replace permission groups)")
+    if meta.get("params"):
+        lines += ["", "Parameters (rules.params; the default unless the configuration sets it):"]
+        lines += [f"  {safe(name)}: {safe(_param_line(spec))}"
+                  for name, spec in meta["params"].items()]
     return "\n".join(lines)
+
+
+def _param_line(spec: dict[str, Any]) -> str:
+    """``int, default 90, min 1: description``."""
+    default = "unset" if spec["default"] is None else json.dumps(spec["default"])
+    bounds = "".join(f", {k} {spec[k]}" for k in ("min", "max") if k in spec)
+    return f"{spec['type']}, default {default}{bounds}: {spec['description']}"
 
 
 @rules.command("validate")
