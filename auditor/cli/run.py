@@ -71,7 +71,7 @@ def print_summary(ctx: click.Context, result: RunResult, out_dir: Path) -> None:
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
     import os
 
-    from auditor.schedule.shard import parse_shard
+    from auditor.shard import parse_shard
 
     try:
         return parse_shard(value, dict(os.environ))
@@ -128,7 +128,7 @@ def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | N
     config = config.model_copy(update=update) if update else config
     shard_value = _parse_shard(shard)
     if shard_value is not None:
-        from auditor.schedule.shard import select_shard
+        from auditor.shard import select_shard
 
         if not select_shard(list(config.tenants), shard_value):
             say(f"soar-auditor: shard {shard_value[0]}/{shard_value[1]} has no tenants: "
@@ -186,7 +186,7 @@ def _audit(ctx: click.Context, config: Config, **kw: object) -> RunResult:
 @click.pass_context
 def demo(ctx: click.Context, out: Path) -> None:
     """Audit a simulated SOAR tenant end to end: two nightly audits, every report, the alert."""
-    from auditor.notify import build_digest, render_terminal
+    from auditor.notify import build_digest, render_terminal, save_slack_json
     from auditor.simulator.scenario import builtin_scenario
     from auditor.simulator.server import SimulatorServer
 
@@ -212,10 +212,7 @@ def demo(ctx: click.Context, out: Path) -> None:
 
     messages = build_digest(result, None,
                             legacy_warning_days=config.rules.params.legacy_api_warning_days)
-    (out / "slack.json").write_text(
-        json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-    )
+    save_slack_json(messages, out / "slack.json")  # {"messages": [...]}, as notify writes it
     print_summary(ctx, result, out)
     if not json_mode():
         click.echo()

@@ -29,7 +29,7 @@ from auditor.notify import blockkit as bk
 from auditor.notify.groups import group_by_rule, group_entry, resolved_group_entry
 from auditor.notify.message import DEFAULT_DESTINATION, Message, Reply, route_destination
 from auditor.report.migration import in_window, key_plan, legacy_left, when_text
-from auditor.result import RunResult
+from auditor.result import RunResult, finding_order
 
 AUDIT_RULE = "SOAR-AUDIT-001"
 EMOJI = {
@@ -87,9 +87,8 @@ def _key_name(finding: Finding) -> str | None:
     return finding.resource.name if finding.resource.type == "api_key" else None
 
 
-def _sort_key(finding: Finding) -> tuple[int, str, str, str]:
-    return (-SEVERITY_RANK[finding.severity], finding.tenant, finding.rule_id,
-            finding.resource.name)
+# The order of the alert's findings (its one home: auditor.result.finding_order).
+_sort_key = finding_order("alert")
 
 
 def _failures(result: RunResult, since: dict[str, datetime] | None) -> list[Failure]:

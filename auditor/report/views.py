@@ -22,6 +22,7 @@ from typing import Any
 
 from auditor.engine.findings import SEVERITIES, SEVERITY_RANK, Finding
 from auditor.result import RunResult
+from auditor.result import finding_order as result_order
 
 FRAMEWORK_LABELS = {
     "nist-800-53-r5": "NIST SP 800-53 Rev. 5",
@@ -53,8 +54,8 @@ def natural_key(text: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
 
 
-def finding_order(f: Finding) -> tuple[Any, ...]:
-    return (-SEVERITY_RANK.get(f.severity, 0), f.rule_id, f.tenant, f.resource.name.lower())
+# The order of the findings tables (its one home: auditor.result.finding_order).
+finding_order = result_order("report")
 
 
 @dataclass(slots=True)

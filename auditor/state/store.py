@@ -242,9 +242,10 @@ class Store:
             return states.plan_lifecycle(conn, result)
 
     def record_run(self, result: RunResult, plan: Plan | None = None) -> None:
-        """Set lifecycle and first_seen of each finding in place, append the resolved ones, and
-        store the run: all of it in one transaction (a killed process leaves no half run).
-        With ``plan`` (from :meth:`plan_run`) the lifecycle is already set."""
+        """Store the run: all of it in one transaction (a killed process leaves no half run).
+        With ``plan`` (from :meth:`plan_run`): ``result`` is ``plan.result`` (or a copy of it
+        with other notes), stored exactly as given. Without: lifecycle and first_seen of each
+        finding are set in place and the resolved ones appended first (direct callers)."""
         with self._write(f"recording run {result.run_id}") as conn:
             # One run written at a time, as SQLite's BEGIN IMMEDIATE does: the retention pruning
             # of parallel shards touches rows of every tenant, and must never deadlock.

@@ -42,7 +42,31 @@ def test_demo_shows_findings_history_and_the_alert(tmp_path: Path) -> None:
     assert any(f["rule_id"] == "SOAR-CHG-001" for f in doc["findings"])
     assert any(f["rule_id"] == "SOAR-CHG-002" for f in doc["findings"])
     assert "The Slack alert this audit would send" in proc.stdout
-    assert json.loads((out / "slack.json").read_text())
+    _assert_slack_json(out / "slack.json", doc)
+
+
+def _assert_slack_json(path: Path, doc: dict[str, Any]) -> None:
+    """slack.json as notify's save_slack_json writes it: the alert for the demo's findings."""
+    text = path.read_text(encoding="utf-8")
+    saved = json.loads(text)
+    assert list(saved) == ["messages"]
+    [message] = saved["messages"]  # no Slack configured: one message, to the default
+    assert message["destination"] == "default" and message["thread"] == []
+    assert message["text"].endswith(f"(run {doc['run']['id']})")
+    shown = json.dumps(message["blocks"], ensure_ascii=False)
+    assert f"*Failing now:* {doc['summary']['failing']} " in shown
+    rank = ["info", "low", "medium", "high", "critical"]
+    changed = {f["rule_id"] for f in doc["findings"]
+               if f["lifecycle"] in ("new", "reopened") and f["status"] in ("fail", "unknown")
+               and rank.index(f["severity"]) >= rank.index("medium")}
+    resolved = {f["rule_id"] for f in doc["findings"] if f["status"] == "resolved"
+                and rank.index(f["severity"]) >= rank.index("medium")}
+    assert changed and resolved
+    for rule_id in changed | resolved:
+        assert f"`{rule_id}`" in shown, rule_id
+    # SOAR text is escaped for Slack mrkdwn: no mention, no link, no HTML from a key name.
+    assert "<!channel>" not in text and "<img" not in text
+    assert not [s for s in builtin_scenario("demo").canary_secrets() if s in text]
 
 
 def test_hostile_names_are_escaped_in_html_and_neutralized_in_csv(tmp_path: Path) -> None:
