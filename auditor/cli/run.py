@@ -71,7 +71,7 @@ def print_summary(ctx: click.Context, result: RunResult, out_dir: Path) -> None:
 def _parse_shard(value: str | None) -> tuple[int, int] | None:
     import os
 
-    from auditor.shard import parse_shard
+    from auditor.schedule.shard import parse_shard
 
     try:
         return parse_shard(value, dict(os.environ))
@@ -128,7 +128,7 @@ def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | N
     config = config.model_copy(update=update) if update else config
     shard_value = _parse_shard(shard)
     if shard_value is not None:
-        from auditor.shard import select_shard
+        from auditor.schedule.shard import select_shard
 
         if not select_shard(list(config.tenants), shard_value):
             say(f"soar-auditor: shard {shard_value[0]}/{shard_value[1]} has no tenants: "
