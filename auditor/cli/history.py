@@ -187,7 +187,9 @@ def report(ctx: click.Context, config_path: str | None, state: str | None, run_i
     url = _state_target(ctx, config, state)
     with _open(url, config) as store:
         result = store.load_run(run_id)
-        trend = list(reversed(store.runs(limit=60, until=result.started_at)))
+        # The trend the audit drew: the 60 runs before it (it is added by the report itself).
+        earlier = store.runs(limit=61, until=result.started_at)
+        trend = list(reversed([p for p in earlier if p.run_id != result.run_id][:60]))
     chosen = list(formats) or (list(config.reports.formats) if config else ["html", "json", "csv"])
     if out is None:
         base = resolve_path(config, config.reports.dir) if config else Path("reports")

@@ -27,15 +27,23 @@ def simulator_clock() -> Clock:
     return SYSTEM_CLOCK
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _config(tmp_path: Path, tenants: list[dict[str, Any]], **extra: Any) -> Path:
+def _config(tmp_path: Path, state: str, tenants: list[dict[str, Any]], **extra: Any) -> Path:
     return write_config(tmp_path / "auditor.yaml", {
         "tenants": tenants,
-        "state": f"sqlite:///{tmp_path / 'state.db'}",
+        "state": state,
         "reports": {"dir": str(tmp_path / "reports"), "formats": list(FORMATS)},
         "rules": {"params": {"key_name_pattern": "^[a-z0-9][a-z0-9-]*$"}},
         **extra,
@@ -71,11 +79,12 @@ def _chronicle_entry(srv: Any, keys: Path) -> dict[str, Any]:
 
 
 def test_a_demo_like_pair_of_nights_is_reproduced(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, start_simulator: Any
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, start_simulator: Any,
+    state: str,
 ) -> None:
     srv = start_simulator("demo")
     keys = tmp_path_factory.mktemp("keys") / "sa.json"
-    cfg = _config(tmp_path, [_chronicle_entry(srv, keys)])
+    cfg = _config(tmp_path, state, [_chronicle_entry(srv, keys)])
     env = {"SOAR_KEY": srv.app_key}
     first = _audit(cfg, tmp_path / "night-1", env, 0)
     srv.set_phase("after")
@@ -87,12 +96,12 @@ def test_a_demo_like_pair_of_nights_is_reproduced(
 
 
 def test_a_run_whose_slack_alert_failed_is_reproduced_with_its_note(
-    tmp_path: Path, start_simulator: Any
+    tmp_path: Path, start_simulator: Any, state: str
 ) -> None:
     srv = start_simulator("demo")
     with FakeSlack() as slack:
         slack.fail(500, times=100, endpoint="webhook")
-        cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "SOAR_KEY")],
+        cfg = _config(tmp_path, state, [tenant_entry(srv, "acme-prod", "SOAR_KEY")],
                       slack={"webhook_url": "${SLACK_HOOK}", "notify": "all"})
         env = {"SOAR_KEY": srv.app_key, "SLACK_HOOK": slack.webhook_url()}
         run_id = _audit(cfg, tmp_path / "out", env, 0)
@@ -103,12 +112,13 @@ def test_a_run_whose_slack_alert_failed_is_reproduced_with_its_note(
     _assert_reproduced(cfg, run_id, tmp_path / "out", tmp_path)
 
 
-def test_an_incomplete_run_is_reproduced(tmp_path: Path, start_simulator: Any) -> None:
+def test_an_incomplete_run_is_reproduced(tmp_path: Path, start_simulator: Any,
+                                         state: str) -> None:
     srv = start_simulator("demo")
     broken = start_simulator("demo")
     broken.set_faults([{"endpoint": "GetEnvironments", "status": 500}])
-    cfg = _config(tmp_path, [tenant_entry(srv, "acme-prod", "SOAR_KEY"),
-                             tenant_entry(broken, "broken", "SOAR_KEY")])
+    cfg = _config(tmp_path, state, [tenant_entry(srv, "acme-prod", "SOAR_KEY"),
+                                    tenant_entry(broken, "broken", "SOAR_KEY")])
     run_id = _audit(cfg, tmp_path / "out", {"SOAR_KEY": srv.app_key}, 3)
     doc = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
     assert doc["run"]["status"] == "incomplete"
