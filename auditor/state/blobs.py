@@ -30,8 +30,8 @@ from auditor.state.rows import BadRow
 from auditor.state.schema import blob_refs, blobs
 
 LEVEL = 1
-_MASK = (1 << 10) - 1  # ~1,024 lines per chunk on average
-_MAX_LINES = 8192
+_MASK = (1 << 8) - 1  # ~256 lines per chunk on average
+_MAX_LINES = 4096
 _IN_CHUNK = 500
 PACK = b"SKP3"  # a packed document: manifest and chunks, as the writer hands them over
 _HEAD = struct.Struct(">I")
@@ -185,7 +185,8 @@ def release(conn: Connection, run_ids: list[str]) -> int:
         ).scalars())
         conn.execute(sa.delete(blob_refs).where(blob_refs.c.run_id.in_(part)))
     deleted = 0
-    still = sa.select(blob_refs.c.hash).where(blob_refs.c.hash == blobs.c.hash).exists()
+    still = sa.select(blob_refs.c.hash).where(blob_refs.c.hash == blobs.c.hash).correlate(
+        blobs).exists()
     for part in _chunks_of(sorted(candidates)):
         res = conn.execute(sa.delete(blobs).where(blobs.c.hash.in_(part), ~still))
         deleted += res.rowcount or 0

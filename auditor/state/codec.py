@@ -42,7 +42,8 @@ DOCUMENT = b"SKA3"  # a run document's manifest
 INVENTORY = b"SKI3"  # an inventory snapshot's manifest
 _LISTS = ("api_keys", "users", "idp_mappings", "iam_bindings")  # one line per item
 # Day counts: the value of a JSON key naming days, a number followed by " day"/" days".
-_DAYS = re.compile(r'("[A-Za-z0-9_]*days?[A-Za-z0-9_]*":-?)(\d+)|(?<![0-9])(\d+)(?= days?\b)')
+_DAY_KEY = re.compile(r'day[A-Za-z0-9_]*":-?(\d+)')
+_DIGITS = frozenset("0123456789")
 _HOLE = "\x00"  # never in JSON text (control characters are escaped)
 
 Load = Callable[[list[str], str], Iterator[bytes]]
@@ -72,15 +73,35 @@ def _expand(runs: Any) -> Iterator[Any]:
             yield value
 
 
-def _template(line: str, numbers: list[str]) -> str:
-    def hole(match: re.Match[str]) -> str:
-        if match.group(2) is not None:
-            numbers.append(match.group(2))
-            return match.group(1) + _HOLE
-        numbers.append(match.group(3))
-        return _HOLE
+def _spots(line: str) -> list[tuple[int, int]]:
+    """Where the day counts of a line are (start, end), in order."""
+    spots = [m.span(1) for m in _DAY_KEY.finditer(line)]
+    at = line.find(" day")
+    while at >= 0:
+        start = at
+        while start > 0 and line[start - 1] in _DIGITS:
+            start -= 1
+        end = at + 4 + line.startswith("s", at + 4)
+        if start < at and (end == len(line) or not (line[end].isalnum() or line[end] == "_")):
+            spots.append((start, at))
+        at = line.find(" day", at + 4)
+    spots.sort()
+    return spots
 
-    return _DAYS.sub(hole, line)
+
+def _template(line: str, numbers: list[str]) -> str:
+    spots = _spots(line)
+    if not spots:
+        return line
+    out: list[str] = []
+    last = 0
+    for start, end in spots:
+        out.append(line[last:start])
+        out.append(_HOLE)
+        numbers.append(line[start:end])
+        last = end
+    out.append(line[last:])
+    return "".join(out)
 
 
 def _fill(line: str, numbers: Iterator[str]) -> str:
