@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from auditor.cli import clock_of
-from auditor.cli.output import fail as _fail
+from auditor.cli.errors import EXIT_CONFIG, EXIT_PROBLEM, fail
 from auditor.cli.output import say
 from auditor.config import Config, ConfigError, load_config
 from auditor.textsafe import term_safe
@@ -21,8 +21,7 @@ def _load(config_path: str) -> Config:
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        _fail(str(exc), 2)
-        raise  # unreachable
+        fail(str(exc), EXIT_CONFIG)
 
 
 @click.command()
@@ -40,7 +39,7 @@ def doctor(config_path: str, tenants: tuple[str, ...]) -> None:
     config = _load(config_path)
     unknown = sorted(set(tenants) - {t.name for t in config.tenants})
     if unknown:
-        _fail(f"--tenant: no tenant named {', '.join(unknown)} in {config_path}", 2)
+        fail(f"--tenant: no tenant named {', '.join(unknown)} in {config_path}", EXIT_CONFIG)
     counts = {"fail": 0, "warn": 0}
 
     tenant_names = {t.name for t in config.tenants}
@@ -60,7 +59,7 @@ def doctor(config_path: str, tenants: tuple[str, ...]) -> None:
         return
     say(f"doctor: {problems} problem(s), {warnings} warning(s)", level="error",
         event="doctor_finished", problems=problems, warnings=warnings)
-    sys.exit(1)
+    sys.exit(EXIT_PROBLEM)
 
 
 @click.command()
@@ -81,8 +80,7 @@ def capture(config_path: str, tenant_name: str, out: Path, anonymize: bool) -> N
     tenant = next((t for t in config.tenants if t.name == tenant_name), None)
     if tenant is None:
         names = ", ".join(t.name for t in config.tenants)
-        _fail(f"--tenant: no tenant named {tenant_name!r} (tenants: {names})", 2)
-        return
+        fail(f"--tenant: no tenant named {tenant_name!r} (tenants: {names})", EXIT_CONFIG)
     try:
         result, text = capture_tenant(
             tenant, anonymize=anonymize, now=clock_of().now(),
@@ -91,11 +89,9 @@ def capture(config_path: str, tenant_name: str, out: Path, anonymize: bool) -> N
         )
         write_capture(text, out)
     except CaptureError as exc:
-        _fail(f"capture: {exc}", 1)
-        return
+        fail(f"capture: {exc}", EXIT_PROBLEM)
     except OSError as exc:
-        _fail(f"capture: cannot write {out}: {exc.strerror or exc}", 1)
-        return
+        fail(f"capture: cannot write {out}: {exc.strerror or exc}", EXIT_PROBLEM)
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.counts.items())
     name = tenant.name
     say(f"captured {name}: {counts}", event="captured", tenant=name, counts=result.counts)

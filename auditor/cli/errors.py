@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import click
 
 from auditor.cli.output import PREFIX, say
-from auditor.logs import current_format, current_verbosity, json_line, scrub
+from auditor.logs import current_format, current_verbosity, scrub
 from auditor.textsafe import term_safe
 
 # The exit codes of interfaces.md ("Exit codes"); 1 is also what a command that ran reports when
@@ -99,11 +99,8 @@ def _command() -> str:
 
 
 def _emit(message: str, *, event: str, code: int, **fields: Any) -> None:
-    if current_format() == "json":
-        click.echo(json_line(message, level="error", event=event, command=_command(),
-                             exit_code=code, **fields), err=True)
-    else:
-        click.echo(f"soar-auditor: {term_safe(scrub(message))}", err=True)
+    say(f"{PREFIX}{message}", err=True, level="error", event=event, command=_command(),
+        exit_code=code, **fields)
 
 
 def fail(message: str, code: int, *, tenant: str | None = None,

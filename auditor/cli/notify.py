@@ -5,12 +5,8 @@ from __future__ import annotations
 import click
 
 from auditor.cli import clock_of
+from auditor.cli.errors import EXIT_CONFIG, EXIT_PROBLEM, fail
 from auditor.cli.output import say
-
-
-def _fail(message: str, code: int) -> None:
-    say(message, err=True, level="error", event="error", exit_code=code)
-    raise SystemExit(code)
 
 
 @click.command(name="notify")
@@ -29,7 +25,7 @@ def notify(config_path: str, test: bool, retry: bool, lock_timeout: float) -> No
     (they stay queued), 2 for a usage or configuration problem.
     """
     if test == retry:
-        _fail("notify: give exactly one of --test or --retry", 2)
+        fail("notify: give exactly one of --test or --retry", EXIT_CONFIG)
     from auditor.config import ConfigError, load_config
     from auditor.logs import scrub
     from auditor.notify import deliver_pending, send_test
@@ -37,11 +33,10 @@ def notify(config_path: str, test: bool, retry: bool, lock_timeout: float) -> No
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        _fail(str(exc), 2)
-        return
+        fail(str(exc), EXIT_CONFIG)
     if config.slack is None:
-        _fail(f"{config_path}: there is no slack: section, so there is nothing to notify", 2)
-        return
+        fail(f"{config_path}: there is no slack: section, so there is nothing to notify",
+             EXIT_CONFIG)
     if test:
         outcome = send_test(config.slack)
         for error in outcome.errors:
@@ -56,19 +51,16 @@ def notify(config_path: str, test: bool, retry: bool, lock_timeout: float) -> No
         store = open_store(state_url(config), retention_days=config.retention_days,
                            clock=clock_of())
     except StoreError as exc:
-        _fail(scrub(str(exc)), 2)
-        return
+        fail(scrub(str(exc)), EXIT_CONFIG)
     # The audit lock: an audit delivers the outbox too, and no alert may go out twice.
     try:
         with store, store.audit_lock(wait=True, timeout=lock_timeout):
             outcome = deliver_pending(config.slack, store)
     except LockBusy:
-        _fail("notify: an audit is running and delivers the queued alerts itself; "
-              "try again when it has finished", 1)
-        return
+        fail("notify: an audit is running and delivers the queued alerts itself; "
+             "try again when it has finished", EXIT_PROBLEM)
     except StoreError as exc:
-        _fail(scrub(str(exc)), 2)
-        return
+        fail(scrub(str(exc)), EXIT_CONFIG)
     for error in outcome.errors:
         say(error, err=True, level="error", event="not_delivered")
     say(f"delivered {outcome.sent} queued Slack message(s), {outcome.failed} still waiting",

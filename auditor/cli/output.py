@@ -1,11 +1,11 @@
 """What the commands print: one line for a person, or in ``--log-format json`` one JSON record
-per line (on the same stream), so that every line a json-mode run writes parses as JSON."""
+per line (on the same stream), so that every line a json-mode run writes parses as JSON. How a
+command ends on an error is :mod:`auditor.cli.errors`."""
 
 from __future__ import annotations
 
 import json
-import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -35,16 +35,9 @@ def say(message: str, *, err: bool = False, level: str = "info", event: str | No
         click.echo(term_safe(scrub(message) if scrubbed else message), err=err)
 
 
-def fail(message: str, code: int, *, tenant: str | None = None,
-         event: str = "error") -> NoReturn:
-    """One clear line on stderr (``soar-auditor: ...``, or a JSON record), then exit ``code``."""
-    say(f"{PREFIX}{message}", err=True, level="error", event=event, tenant=tenant, exit_code=code)
-    sys.exit(code)
-
-
 def echo_data(text: str) -> None:
     """A command's data (a table, a document) on stdout, as it is."""
     click.echo(text)
 
 
-__all__ = ["echo_data", "fail", "json_mode", "say"]
+__all__ = ["PREFIX", "echo_data", "json_mode", "say"]

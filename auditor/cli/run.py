@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from auditor.cli import clock_of, options
+from auditor.cli.errors import EXIT_CONFIG, EXIT_INCOMPLETE, fail
 from auditor.cli.filters import build_filter, report_filter_options, select_tenants
-from auditor.cli.output import fail, json_mode, say
+from auditor.cli.output import json_mode, say
 from auditor.config import FORMATS, Config, ConfigError, load_config, parse_config
 from auditor.textsafe import term_safe
 
@@ -117,7 +118,7 @@ def run(ctx: click.Context, config_path: str, out: Path | None, fail_on: str | N
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        fail(str(exc), 2, event="config_error")
+        fail(str(exc), EXIT_CONFIG, event="config_error")
     names = select_tenants([t.name for t in config.tenants], tenant_globs)
     register_tenants(names)
     update: dict[str, Any] = {}
@@ -166,15 +167,15 @@ def _audit(ctx: click.Context, config: Config, **kw: object) -> RunResult:
             return run_audit(config, progress=progress, clock=clock_of(ctx),
                              **kw)  # type: ignore[arg-type]
     except ConfigError as exc:
-        fail(str(exc), 2, event="config_error")
+        fail(str(exc), EXIT_CONFIG, event="config_error")
     except Exception as exc:  # the state store or the outputs failed: nothing trustworthy
         from auditor.state import LockBusy, StoreError
         from auditor.state.errors import OutputsNotWritten
 
         if isinstance(exc, OutputsNotWritten):  # it names the folder: no store prefix
-            fail(str(exc), 3, event="outputs_error")
+            fail(str(exc), EXIT_INCOMPLETE, event="outputs_error")
         if isinstance(exc, (StoreError, LockBusy)):
-            fail(f"state store: {exc}", 3, event="store_error")
+            fail(f"state store: {exc}", EXIT_INCOMPLETE, event="store_error")
         raise
 
 

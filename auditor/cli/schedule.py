@@ -9,7 +9,7 @@ import sys
 import click
 
 from auditor.cli import clock_of
-from auditor.cli.output import fail as _fail
+from auditor.cli.errors import EXIT_CONFIG, EXIT_PROBLEM, fail
 from auditor.cli.output import say
 from auditor.config import ConfigError, load_config
 
@@ -40,8 +40,7 @@ def schedule(config_path: str, run_now: bool, trigger_seconds: float | None,
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        _fail(str(exc), 2)
-        return
+        fail(str(exc), EXIT_CONFIG)
     daemon = Scheduler(config_path, config, run_now=run_now, interval_seconds=trigger_seconds,
                        heartbeat_interval=heartbeat_interval, clock=clock_of())
     code = daemon.run()
@@ -88,13 +87,12 @@ def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_s
         try:
             config = load_config(config_path, store_only=True)
         except ConfigError as exc:
-            _fail(str(exc), 2)
+            fail(str(exc), EXIT_CONFIG)
     try:
         path = heartbeat_path(config, heartbeat_file)
         data = read_heartbeat(path)
     except ValueError as exc:
-        _fail(f"unhealthy: {exc}", 1)
-        return
+        fail(f"unhealthy: {exc}", EXIT_PROBLEM)
     problems = check(data, clock_of().now(), max_audit_seconds=max_audit_seconds,
                      max_heartbeat_age=max_heartbeat_age, overdue=not liveness)
     if readiness:
@@ -102,7 +100,7 @@ def healthcheck(config_path: str | None, heartbeat_file: str | None, max_audit_s
     if problems:
         for problem in problems:
             say(f"unhealthy: {problem}", err=True, level="error", event="unhealthy")
-        sys.exit(1)
+        sys.exit(EXIT_PROBLEM)
     state = data.get("state")
     say(f"healthy: {state}, last complete audit {data.get('last_success') or 'never'}, "
         f"last audit {data.get('last_status') or 'none yet'}, "

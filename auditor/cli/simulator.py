@@ -12,7 +12,7 @@ from types import FrameType
 import click
 
 from auditor.cli import clock_of
-from auditor.cli.output import fail as output_fail
+from auditor.cli.errors import EXIT_CONFIG, fail
 from auditor.cli.output import say
 
 
@@ -36,25 +36,21 @@ def simulator(port: int, scenario_path: str | None, host: str, phase: str | None
     from auditor.simulator.scenario import ScenarioError, builtin_scenario, load_scenario
     from auditor.simulator.server import SimulatorServer
 
-    def fail(message: str) -> None:
-        output_fail(message, 2)
-
     if not is_loopback_host(host):
-        fail(f"--host must be a loopback address, not {host!r}")
+        fail(f"--host must be a loopback address, not {host!r}", EXIT_CONFIG)
     try:
         scenario = load_scenario(scenario_path) if scenario_path else builtin_scenario("demo")
     except ScenarioError as exc:
-        fail(str(exc))
-        return
+        fail(str(exc), EXIT_CONFIG)
     server = SimulatorServer(scenario, host=host, port=port, clock=clock_of().now)
     try:
         server.set_phase(phase)
     except KeyError as exc:
-        fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""), EXIT_CONFIG)
     try:
         server.start()
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONFIG)
 
     stop = threading.Event()
 
