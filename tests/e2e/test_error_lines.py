@@ -80,3 +80,14 @@ def test_in_json_mode_it_is_one_record_with_the_exit_code(
     assert record["level"] == "error"
     assert record["exit_code"] == code
     assert record["message"].startswith(says.format(config=config, dir=tmp_path))
+
+
+def test_every_activity_of_the_one_line_error_names_a_module_that_exists() -> None:
+    """The unexpected-error line says what was being done from the module names of its stack:
+    a module that moved (health.py into schedule/) must not leave its name behind."""
+    import importlib.util
+
+    from auditor.cli.errors import ACTIVITIES
+
+    missing = [prefix for prefix, _ in ACTIVITIES if importlib.util.find_spec(prefix) is None]
+    assert not missing
