@@ -110,9 +110,17 @@ def _fill(line: str, numbers: Iterator[str]) -> str:
     parts = line.split(_HOLE)
     out = [parts[0]]
     for part in parts[1:]:
-        out.append(next(numbers))
+        out.append(_next(numbers))
         out.append(part)
     return "".join(out)
+
+
+def _next(values: Iterator[Any]) -> Any:
+    """The next value; a manifest that lists fewer than its chunks hold is damaged (ValueError,
+    which the store reports in one line)."""
+    for value in values:
+        return value
+    raise ValueError("the manifest does not match its chunks")
 
 
 def _manifest(magic: bytes, value: dict[str, Any]) -> bytes:
@@ -197,7 +205,7 @@ def read_result(value: bytes, load: Load, inventories: dict[str, Inventory] | No
     if not value.startswith(DOCUMENT):
         return read_legacy_result(value, inventories)
     doc, lines = document_lines(value, load, where)
-    head: dict[str, Any] = json.loads(next(lines))
+    head: dict[str, Any] = json.loads(_next(lines))
     head["run"] = doc["run"]
     result = result_from_dict(head, inventories)
     lifecycle = _expand(doc["lifecycle"])
@@ -206,8 +214,8 @@ def read_result(value: bytes, load: Load, inventories: dict[str, Inventory] | No
     findings: list[Finding] = []
     for line in lines:
         entry = json.loads(_fill(line, numbers))
-        entry["lifecycle"] = next(lifecycle)
-        entry["first_seen"] = next(first_seen)
+        entry["lifecycle"] = _next(lifecycle)
+        entry["first_seen"] = _next(first_seen)
         findings.append(Finding.from_dict(entry))
     if next(lifecycle, None) is not None or next(numbers, None) is not None:
         raise ValueError(f"the manifest of {where or 'the run'} does not match its chunks")
@@ -323,7 +331,7 @@ def unpack_inventory(value: bytes, load: Load, where: str = "") -> Inventory:
         return unpack_legacy_inventory(value)
     manifest = read_manifest(INVENTORY, value)
     lines = (line for data in load(list(manifest["chunks"]), where) for line in data.split(b"\n"))
-    doc: dict[str, Any] = json.loads(next(lines))
+    doc: dict[str, Any] = json.loads(_next(lines))
     counts: dict[str, int] = doc.pop("_items")
     doc["collected_at"] = manifest["collected_at"]
     for name in _LISTS:

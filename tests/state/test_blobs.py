@@ -263,3 +263,23 @@ def test_the_trend_counts_legacy_keys_from_shared_chunks(make_store: Callable[..
     for result in nights:
         store.record_run(result)
     assert [p.legacy_keys for p in store.runs()] == [KEYS - 1, KEYS]
+
+
+@pytest.mark.parametrize("manifest", [
+    codec.DOCUMENT + b"\x00\x11",
+    codec.DOCUMENT + zlib.compress(b'{"run":{},"chunks":[],"lifecycle":[],"first_seen":[],'
+                                   b'"numbers":""}'),
+])
+def test_a_damaged_manifest_is_one_store_error(make_store: Callable[..., Store], engine: Engine,
+                                               manifest: bytes) -> None:
+    store = make_store()
+    result = _night(0)
+    store.record_run(result)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE runs SET document = :d WHERE id = :i"),
+                     {"d": manifest, "i": result.run_id})
+    with pytest.raises(StoreError, match=rf"^state: loading run {result.run_id} failed on .*: a "
+                                         r"stored value cannot be read \(.*\); the store may be "
+                                         "damaged$"):
+        store.load_run(result.run_id)
+    assert store.runs()[0].legacy_keys is None
