@@ -5,6 +5,8 @@ in ``--log-format json`` one JSON record carrying that exit code."""
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,24 @@ import yaml
 from click.testing import CliRunner, Result
 
 from auditor.cli import main
+from auditor.logs import setup_logging
 
 ENV = {"SOAR_KEY": "soar-test-key-0001", "SOAR_AUDITOR_STATE": None,
        "SOAR_AUDITOR_HEARTBEAT_FILE": None}
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """A json-mode invocation leaves the process in json mode: put it back for the next test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    setup_logging(0, "text")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def _config(folder: Path) -> Path:
