@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import trustme
 
+from auditor.clock import SYSTEM_CLOCK
 from auditor.simulator.server import SimulatorServer
 from tests.realtenant.helpers import ConnectProxy, TokenServer
 
@@ -75,7 +76,7 @@ def https_simulator(start_simulator: Callable[..., SimulatorServer],
 def _self_signed_context() -> ssl.SSLContext:
     """A server context with a self-signed certificate for 127.0.0.1 (issuer == subject)."""
     import ipaddress
-    from datetime import UTC, timedelta
+    from datetime import timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -84,7 +85,7 @@ def _self_signed_context() -> ssl.SSLContext:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "soar.self-signed.test")])
-    now = datetime.now(UTC)
+    now = SYSTEM_CLOCK.now()
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())

@@ -8,11 +8,12 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from auditor.clock import SYSTEM_CLOCK
 from auditor.config import Config, TenantConfig, parse_config
 from auditor.simulator.server import SimulatorServer
 from auditor.soar.auth import ADC_HINT, SCOPES, GoogleAuth, google_provider, load_credentials
@@ -87,7 +88,7 @@ def test_the_token_is_refreshed_before_it_expires(
 ) -> None:
     sim, tokens, key_file = google_setup
     creds, hint = load_credentials(str(key_file))
-    now = [datetime.now(UTC).replace(tzinfo=None)]
+    now = [SYSTEM_CLOCK.now().replace(tzinfo=None)]
     auth = GoogleAuth(creds, hint=hint, timeout=5, clock=lambda: now[0])
     with SoarClient(sim.url, auth) as client:
         assert len(client.fetch("GetApiKeys")) == 19

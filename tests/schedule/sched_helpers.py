@@ -96,7 +96,6 @@ class Daemon:
         self._log.close()
 
 
-
 def stored_runs(url: str) -> list[RunSummary]:
     """Every run in the store, oldest first."""
     store = open_store(url)

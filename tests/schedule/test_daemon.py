@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,7 +123,7 @@ def test_sigterm_during_an_audit_lets_it_finish(simulator: SimulatorServer, tmp_
     config = write_config(tmp_path / "auditor.yaml", simulator, url, shutdown_grace_seconds=60)
     daemon = start_daemon(config)  # empty store: the catch-up audit starts at once
     daemon.wait_heartbeat(lambda b: b["state"] == "running", 30, "the audit to start")
-    signalled = datetime.now(UTC)
+    signalled = SYSTEM_CLOCK.now()
     started = time.monotonic()
     assert daemon.terminate() == 0
     assert time.monotonic() - started < 60
@@ -164,7 +164,7 @@ def test_catch_up_after_downtime_runs_exactly_one_audit(
     simulator: SimulatorServer, tmp_path: Path, start_daemon: StartDaemon
 ) -> None:
     url = f"sqlite:///{tmp_path}/state.db"
-    now = datetime.now(UTC)
+    now = SYSTEM_CLOCK.now()
     cron = f"{now.minute} {(now.hour + 12) % 24} * * *"  # daily, far from now
     config = write_config(tmp_path / "auditor.yaml", simulator, url, cron=cron)
     # The last audit was three days ago: three daily slots were missed since.
@@ -193,7 +193,7 @@ def test_an_incomplete_audit_is_no_success_but_covers_its_slot_at_restart(
     """One meaning of success (a complete audit) in the heartbeat, /metrics and /readyz; and a
     restart after an incomplete audit of the slot does not audit it again."""
     url = f"sqlite:///{tmp_path}/state.db"
-    now = datetime.now(UTC)
+    now = SYSTEM_CLOCK.now()
     cron = f"{now.minute} {(now.hour + 12) % 24} * * *"  # daily, far from now
     port = free_port()
     config = write_config(tmp_path / "auditor.yaml", simulator, url, cron=cron,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from health_builders import result
 
+from auditor.clock import SYSTEM_CLOCK
 from auditor.schedule.heartbeat import write_heartbeat
 from auditor.schedule.record import Health
 
@@ -21,7 +22,7 @@ def _healthcheck(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_healthcheck_command_exit_codes(tmp_path: Path) -> None:
     path = tmp_path / "heartbeat.json"
-    now = datetime.now(UTC)
+    now = SYSTEM_CLOCK.now()
     health = Health(schedule={"interval_seconds": 3600}, misfire_grace_seconds=3600,
                     heartbeat_interval_seconds=30)
     health.audit_started(now - timedelta(seconds=50), "r")
@@ -45,7 +46,7 @@ def test_healthcheck_command_exit_codes(tmp_path: Path) -> None:
 
 def test_healthcheck_readiness_needs_a_complete_last_audit(tmp_path: Path) -> None:
     path = tmp_path / "heartbeat.json"
-    now = datetime.now(UTC)
+    now = SYSTEM_CLOCK.now()
     for complete in (False, True):
         health = Health(schedule={"interval_seconds": 3600}, misfire_grace_seconds=3600,
                         heartbeat_interval_seconds=30)

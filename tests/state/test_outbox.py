@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
+from auditor.clock import SYSTEM_CLOCK
 from auditor.logs import register_secret
 from auditor.state import Store, StoreError
 
 
 def test_outbox_lifecycle(make_store: Callable[..., Store]) -> None:
     store = make_store()
-    before = datetime.now(UTC) - timedelta(seconds=5)
+    before = SYSTEM_CLOCK.now() - timedelta(seconds=5)
     first = store.outbox_add("20260105T020000Z", "default", {"text": "3 new findings", "n": 3})
     second = store.outbox_add("20260105T020000Z", "route:acme", {"text": "acme"})
     assert second > first
@@ -24,7 +25,7 @@ def test_outbox_lifecycle(make_store: Callable[..., Store]) -> None:
         (second, "route:acme", {"text": "acme"}, 0, None),
     ]
     assert items[0].run_id == "20260105T020000Z"
-    assert before <= items[0].created_at <= datetime.now(UTC) + timedelta(seconds=5)
+    assert before <= items[0].created_at <= SYSTEM_CLOCK.now() + timedelta(seconds=5)
 
     secret = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
     register_secret(secret)
