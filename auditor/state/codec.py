@@ -43,6 +43,7 @@ INVENTORY = b"SKI3"  # an inventory snapshot's manifest
 _LISTS = ("api_keys", "users", "idp_mappings", "iam_bindings")  # one line per item
 # Day counts: the value of a JSON key naming days, a number followed by " day"/" days".
 _DAY_KEY = re.compile(r'day[A-Za-z0-9_]*":-?(\d+)')
+_DAY_KEY_SPLIT = re.compile(r'(day[A-Za-z0-9_]*":-?)(\d+)')
 _DIGITS = frozenset("0123456789")
 _HOLE = "\x00"  # never in JSON text (control characters are escaped)
 
@@ -90,6 +91,15 @@ def _spots(line: str) -> list[tuple[int, int]]:
 
 
 def _template(line: str, numbers: list[str]) -> str:
+    if " day" not in line:  # the common case: only keys naming days
+        parts = _DAY_KEY_SPLIT.split(line)
+        if len(parts) == 1:
+            return line
+        pieces = [parts[0]]
+        for i in range(1, len(parts), 3):
+            pieces += (parts[i], _HOLE, parts[i + 2])
+            numbers.append(parts[i + 1])
+        return "".join(pieces)
     spots = _spots(line)
     if not spots:
         return line
@@ -153,8 +163,12 @@ class DocumentWriter:
         """Add one finding; returns its JSON (stored again as the finding's state data)."""
         entry = finding.to_dict()
         line = dumps(entry)
-        self._lifecycle.add(entry.pop("lifecycle"))
-        self._first_seen.add(entry.pop("first_seen"))
+        for runs, value in ((self._lifecycle.runs, entry.pop("lifecycle")),
+                            (self._first_seen.runs, entry.pop("first_seen"))):
+            if runs and runs[-1][0] == value:
+                runs[-1][1] += 1
+            else:
+                runs.append([value, 1])
         stable = dumps(entry)
         if "day" in stable:
             stable = _template(stable, self._numbers)

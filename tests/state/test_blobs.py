@@ -283,3 +283,27 @@ def test_a_damaged_manifest_is_one_store_error(make_store: Callable[..., Store],
                                          "damaged$"):
         store.load_run(result.run_id)
     assert store.runs()[0].legacy_keys is None
+
+
+@pytest.mark.parametrize("message", [
+    "created 12 days ago", "1 day left", "-3 days", "key12 days", "12days", "days 12", "",
+    "null \u0000 byte, 4 days", "7 day", "8 days_x", "99 daysafter", "a 5 days. 6 day, 7 days",
+])
+def test_day_counts_come_back_exactly(message: str) -> None:
+    result = run(T0, {"acme": [finding("SOAR-AGE-001", 1)]})
+    f = result.findings[0]
+    f.message = message
+    f.evidence = {"age_days": 12, "days_left": -4, "day": "x", "max_key_age_days": 90,
+                  "note": message, "nested": {"in_days": [3], "days": 0}}
+    f.first_seen = T0
+    writer = codec.DocumentWriter(result)
+    line = writer.add_finding(f)
+    manifest, chunks = codec.blobs.unpack(writer.finish())
+    data = {d: zlib.decompress(c) for d, c in chunks}
+
+    def load(digests: list[str], where: str) -> Iterator[bytes]:
+        return (data[d] for d in digests)
+
+    back = codec.read_result(manifest, load, {})
+    assert jsonio.dumps(back.findings[0].to_dict()) == line
+    assert jsonio.dumps(back.to_dict()) == jsonio.dumps(result.to_dict())
