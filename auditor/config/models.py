@@ -34,15 +34,14 @@ from auditor.config.check import (
 )
 from auditor.config.params import RuleParams
 from auditor.logs import register_secret
-
-Severity = Literal["critical", "high", "medium", "low", "info"]
-Format = Literal["html", "json", "csv", "junit", "ocsf", "markdown", "migration", "compliance"]
-FORMATS: tuple[Format, ...] = ("html", "json", "csv", "junit", "ocsf", "markdown", "migration",
-                               "compliance")
+from auditor.vocab import DEFAULT_FORMATS
+from auditor.vocab import FORMATS as FORMATS  # re-exported: auditor.config.FORMATS, ...
+from auditor.vocab import Format as Format
+from auditor.vocab import Severity as Severity
 
 
 def _default_formats() -> list[Format]:
-    return ["html", "json", "csv"]
+    return list(DEFAULT_FORMATS)
 
 
 class ConfigError(Exception):

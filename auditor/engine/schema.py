@@ -11,7 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from auditor.engine.findings import Severity
+from auditor.vocab import FRAMEWORK_TITLES as FRAMEWORK_TITLES  # their home: auditor.vocab
+from auditor.vocab import FRAMEWORKS as FRAMEWORKS
+from auditor.vocab import Severity
 
 ResourceKind = Literal["api_key", "tenant", "idp_mapping", "iam_member"]
 Dependency = Literal["permission_groups"]  # the keys of auditor.engine.facts.DEPENDENCIES
@@ -25,14 +27,6 @@ DEFAULT_SURFACE: dict[str, SurfaceKind | None] = {
 RESERVED_EVIDENCE = ("unknown", "auth", "note")
 _EVIDENCE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
-# framework id -> (display title, pattern of a control id)
-FRAMEWORKS: dict[str, tuple[str, str]] = {
-    "nist-800-53-r5": ("NIST SP 800-53 Rev. 5", r"[A-Z]{2}-\d{1,2}(\(\d{1,2}\))?"),
-    "cis-v8": ("CIS Controls v8", r"\d{1,2}(\.\d{1,2})?"),
-    "soc2": ("SOC 2 Trust Services Criteria", r"(CC|A|C|PI|P)\d{1,2}\.\d{1,2}"),
-    "iso27001-2022": ("ISO/IEC 27001:2022 Annex A", r"A\.[5-8]\.\d{1,2}"),
-}
-FRAMEWORK_TITLES: dict[str, str] = {k: title for k, (title, _) in FRAMEWORKS.items()}
 _FRAMEWORK_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 NonEmpty = Annotated[str, Field(min_length=1)]
