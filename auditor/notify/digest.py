@@ -24,12 +24,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from auditor.config import SlackConfig, SlackRoute
-from auditor.engine.findings import SEVERITIES, SEVERITY_RANK, Finding
+from auditor.engine.findings import Finding
 from auditor.notify import blockkit as bk
 from auditor.notify.groups import group_by_rule, group_entry, resolved_group_entry
 from auditor.notify.message import DEFAULT_DESTINATION, Message, Reply, route_destination
 from auditor.report.migration import in_window, key_plan, legacy_left, when_text
 from auditor.result import RunResult, finding_order
+from auditor.vocab import OPEN_STATUSES, SEVERITIES, SEVERITY_RANK
 
 AUDIT_RULE = "SOAR-AUDIT-001"
 EMOJI = {
@@ -112,7 +113,7 @@ def _select(result: RunResult, settings: _Settings, failures: list[Failure]) -> 
     resolved: list[Finding] = []
     if settings.notify != "none":
         changed = [f for f in candidates if f.lifecycle in ("new", "reopened")
-                   and f.status in ("fail", "unknown")]
+                   and f.status in OPEN_STATUSES]
         if settings.notify == "all":
             changed_ids = {id(f) for f in changed}
             listed = [f for f in candidates if f.status == "fail" or id(f) in changed_ids]

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from auditor.engine.findings import SEVERITIES, SEVERITY_RANK, Finding
+from auditor.engine.findings import Finding
 from auditor.notify import blockkit as bk
+from auditor.vocab import SEVERITIES, SEVERITY_RANK
 
 MAX_RESOURCE_CHARS = 400  # the tenants and resources of one entry, after escaping
 NOUNS = {"api_key": ("key", "keys"), "idp_mapping": ("Group Mapping entry", "Group Mapping "

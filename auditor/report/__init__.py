@@ -30,6 +30,7 @@ from auditor.report.markdown import MarkdownReporter
 from auditor.report.migration_out import MigrationReporter
 from auditor.report.ocsf import OcsfReporter
 from auditor.result import RunResult
+from auditor.vocab import FORMATS
 
 __all__ = ["FORMATS", "REPORTERS", "ReportContext", "Reporter", "write_reports"]
 
@@ -38,7 +39,6 @@ REPORTERS: dict[str, Reporter] = {
     for r in (JsonReporter(), HtmlReporter(), CsvReporter(), JunitReporter(), OcsfReporter(),
               MarkdownReporter(), MigrationReporter(), ComplianceReporter())
 }
-FORMATS: tuple[str, ...] = tuple(REPORTERS)
 _ALWAYS: tuple[Reporter, ...] = (REPORTERS["json"], InventoryReporter())
 
 
@@ -51,7 +51,7 @@ def write_reports(result: RunResult, out_dir: Path, formats: list[str],
     if unknown:
         raise ValueError(
             f"unknown report format {', '.join(map(repr, unknown))}; "
-            f"choose from {', '.join(FORMATS)}"
+            f"choose from {', '.join(REPORTERS)}"
         )
     context = context or ReportContext()
     out_dir.mkdir(parents=True, exist_ok=True)

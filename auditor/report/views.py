@@ -20,22 +20,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from auditor.engine.findings import SEVERITIES, SEVERITY_RANK, Finding
+from auditor.engine.findings import Finding
 from auditor.result import RunResult
 from auditor.result import finding_order as result_order
-
-FRAMEWORK_LABELS = {
-    "nist-800-53-r5": "NIST SP 800-53 Rev. 5",
-    "nist-800-53": "NIST SP 800-53",
-    "cis-v8": "CIS Controls v8",
-    "cis-controls-v8": "CIS Controls v8",
-    "cis": "CIS Controls",
-    "soc2": "SOC 2 (TSC 2017)",
-    "soc-2": "SOC 2 (TSC 2017)",
-    "iso27001-2022": "ISO/IEC 27001:2022 Annex A",
-    "iso-27001-2022": "ISO/IEC 27001:2022 Annex A",
-}
-
+from auditor.vocab import FRAMEWORK_LABELS, OPEN_STATUSES, SEVERITIES, SEVERITY_RANK
 
 # How each tenant was authenticated (TenantResult.auth), as people read it.
 AUTH_LABELS = {"appkey": "AppKey", "google": "Google (migrated instance)"}
@@ -164,7 +152,7 @@ def rule_views(result: RunResult, rules: list[dict[str, Any]]) -> list[RuleView]
             view = views[f.rule_id] = RuleView(f.rule_id, f.title, f.severity, "",
                                                result.checks.get(f.rule_id), Tally(), 0)
         view.tally.add(f)
-        if f.status in ("fail", "unknown"):
+        if f.status in OPEN_STATUSES:
             tenants[f.rule_id].add(f.tenant)
     for rid, view in views.items():
         view.tenants = len(tenants.get(rid, ()))

@@ -22,8 +22,9 @@ from typing import Any
 
 from auditor.engine.findings import Finding
 from auditor.result import iso
+from auditor.vocab import LEFT_STATUSES
 
-ACTIVE = ("fail", "unknown", "muted")
+ACTIVE = LEFT_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -19,6 +18,7 @@ from auditor.state import blobs, codec
 from auditor.state.errors import RunNotFound, StoreError
 from auditor.state.rows import BadRow, left_out, raw, read_json, read_time
 from auditor.state.schema import environments_seen, runs, tenant_runs, tenants
+from auditor.vocab import LEFT_STATUSES
 
 FINISHED = ("complete", "incomplete", "failed")
 
@@ -194,7 +194,7 @@ def _run_filter(query: Any, until: datetime | None, include_unfinished: bool) ->
 _LEGACY_RULE = "SOAR-MIG-001"
 _LEGACY_MARK = b'","rule_id":"SOAR-MIG-001",'
 _LEGACY_STATUS = re.compile(rb',"status":"([a-z]*)"')
-_LEGACY_LEFT = (b"fail", b"unknown", b"muted")
+_LEGACY_LEFT = tuple(s.encode() for s in LEFT_STATUSES)
 
 
 def _left(line: bytes) -> bool:
@@ -225,7 +225,7 @@ def _legacy_keys(conn: Connection, value: bytes | None, seen: dict[str, Any]) ->
             if i:
                 count += seen[digest]
         header = seen[digests[0]]
-    except (BadRow, ValueError, KeyError, IndexError, TypeError, zlib.error):
+    except (BadRow, ValueError, KeyError, IndexError, TypeError):
         return None  # the trend lacks this point; load_run reports the damage itself
     checks = header.get("checks") if isinstance(header, dict) else None
     return count if count or _LEGACY_RULE in (checks or {}) else None
