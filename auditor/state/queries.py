@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -225,7 +226,7 @@ def _legacy_keys(conn: Connection, value: bytes | None, seen: dict[str, Any]) ->
             if i:
                 count += seen[digest]
         header = seen[digests[0]]
-    except (BadRow, ValueError, KeyError, IndexError, TypeError):
+    except (BadRow, ValueError, KeyError, IndexError, TypeError, zlib.error):
         return None  # the trend lacks this point; load_run reports the damage itself
     checks = header.get("checks") if isinstance(header, dict) else None
     return count if count or _LEGACY_RULE in (checks or {}) else None
