@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
+from collections.abc import Iterable
 from pathlib import Path
 
 from auditor import jsonio
 from auditor.engine.findings import Finding
-from auditor.report.base import ReportContext, atomic_text
+from auditor.report.base import ReportContext, atomic_bytes
 from auditor.result import RunResult, iso
 from auditor.textsafe import csv_safe
 
@@ -117,8 +117,20 @@ class CsvReporter:
     def write(self, result: RunResult, path: Path, context: ReportContext) -> None:
         # UTF-8 without a byte-order mark, RFC 4180 line ends, every cell quoted: a cell that
         # holds a comma, a quote or a line break stays one cell in every reader.
-        with atomic_text(path, newline="") as handle:
-            writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-            writer.writerow(COLUMNS)
-            cells = _Cells()
-            writer.writerows(cells.row(f) for f in result.findings)
+        # Written as csv.writer(quoting=QUOTE_ALL, lineterminator="\r\n") writes them (every
+        # cell in quotes, quotes doubled), a chunk of rows at a time.
+        cells = _Cells()
+        findings = result.findings
+        with atomic_bytes(path) as handle:
+            handle.write(_line(COLUMNS).encode("utf-8", "backslashreplace"))
+            for start in range(0, len(findings), _ROWS_AT_ONCE):
+                text = "".join([_line(cells.row(f))
+                                for f in findings[start:start + _ROWS_AT_ONCE]])
+                handle.write(text.encode("utf-8", "backslashreplace"))
+
+
+_ROWS_AT_ONCE = 2000
+
+
+def _line(cells: Iterable[str]) -> str:
+    return '"' + '","'.join([c.replace('"', '""') if '"' in c else c for c in cells]) + '"\r\n'

@@ -17,6 +17,7 @@ by index, so 100,000 findings stay around ten megabytes:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -67,6 +68,46 @@ class _Interner:
         return found
 
 
+class _Spilled(_Interner):
+    """An interner that keeps only its index: each new item is encoded (escaped JSON) into a
+    temporary file as it is added, for :class:`DataStream`. A long key is kept as its 128-bit
+    BLAKE2 digest, so that memory holds no second copy of the long texts and evidence values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[str | bytes, int] = {}
+        self._count = 0
+        self._pending: list[bytes] = []
+        self.file: IO[bytes] = tempfile.TemporaryFile()
+
+    def get(self, key: str) -> int | None:  # pragma: no cover - not used on spilled tables
+        return self._keys.get(_short(key))
+
+    def add(self, value: Any, key: str | None = None) -> int:
+        k = _short(key if key is not None else value)
+        found = self._keys.get(k)
+        if found is None:
+            found = self._keys[k] = self._count
+            self._count += 1
+            self._pending.append(orjson.dumps(value, default=jsonio.json_default,
+                                              option=_OPTIONS))
+            if len(self._pending) >= _ROWS_AT_ONCE:
+                self.flush()
+        return found
+
+    def flush(self) -> None:
+        if self._pending:
+            self.file.write((b"," if self._count > len(self._pending) else b"")
+                            + _escape_utf8(b",".join(self._pending)))
+            self._pending = []
+
+
+def _short(key: str) -> str | bytes:
+    if len(key) <= 64:
+        return key
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class FilterOptions:
     rules: list[tuple[int, str, str]]  # (index, id, title), sorted by id
@@ -93,9 +134,9 @@ def _sentence(strings: _Interner, text: str, name: str) -> int | str:
 class _Evidence:
     """Evidence dicts as [shape, value, value...]: key lists and values are stored once."""
 
-    def __init__(self) -> None:
+    def __init__(self, values: _Interner | None = None) -> None:
         self.shapes = _Interner()
-        self.values = _Interner()
+        self.values = values if values is not None else _Interner()
 
     def add(self, evidence: dict[str, Any]) -> list[int] | int:
         if not evidence:
@@ -146,9 +187,11 @@ def _refs(docs: dict[str, RuleDoc] | None, rule_id: str) -> list[list[str]]:
 class _Tables:
     """Everything but the rows: the interned tables a row refers to, filled as rows are made."""
 
-    def __init__(self, result: RunResult) -> None:
-        self.rules, self.tenants, self.strings, self.exceptions = (_Interner() for _ in range(4))
-        self.evidence, self.compliance = _Evidence(), _Compliance()
+    def __init__(self, result: RunResult, strings: _Interner | None = None,
+                 values: _Interner | None = None) -> None:
+        self.rules, self.tenants, self.exceptions = _Interner(), _Interner(), _Interner()
+        self.strings = strings if strings is not None else _Interner()
+        self.evidence, self.compliance = _Evidence(values), _Compliance()
         self.rule_titles: dict[str, str] = {}
         for t in result.tenants:
             self.tenants.add(t.name)
@@ -213,66 +256,92 @@ def encode(result: RunResult,
     return script_json(data), tables.options()
 
 
-# The bytes script_json escapes, in UTF-8 (U+2028 and U+2029 are E2 80 A8 / A9; lone surrogates
-# cannot be in the encoder's UTF-8 output).
-_SCRIPT_UNSAFE_UTF8 = re.compile(b"[<>&]|\xe2\x80[\xa8\xa9]")
 _ROWS_AT_ONCE = 2000
 
 
 def _escape_utf8(data: bytes) -> bytes:
-    if _SCRIPT_UNSAFE_UTF8.search(data) is None:
-        return data
-    return _SCRIPT_UNSAFE_UTF8.sub(
-        lambda m: f"\\u{ord(m.group(0).decode('utf-8')):04x}".encode("ascii"), data)
+    """script_json's escapes, on UTF-8 JSON (U+2028 and U+2029 are E2 80 A8 / A9; lone
+    surrogates cannot be in the encoder's UTF-8 output)."""
+    if b"<" in data:
+        data = data.replace(b"<", b"\\u003c")
+    if b">" in data:
+        data = data.replace(b">", b"\\u003e")
+    if b"&" in data:
+        data = data.replace(b"&", b"\\u0026")
+    if b"\xe2\x80" in data:
+        data = data.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return data
+
+
+def _json(value: object) -> bytes:
+    return _escape_utf8(orjson.dumps(value, default=jsonio.json_default, option=_OPTIONS))
 
 
 class DataStream:
     """The page data of :func:`encode`, byte for byte (UTF-8), without the document in memory:
-    the rows are encoded as they are made into a temporary file (the tables they refer to must
-    come first in the document, and are complete only after the last row), then written after
-    the tables. Should any value need the encoder's fallback (e.g. an integer beyond 64 bits,
-    whose whole document the fallback encodes differently), it is :func:`encode` after all."""
+    rows, shared strings and evidence values are encoded as they are made into temporary files
+    (the tables the rows refer to come first in the document, and are complete only after the
+    last row), then copied out in the layout's order. Should any value need the encoder's
+    fallback (e.g. an integer beyond 64 bits, whose whole document the fallback encodes
+    differently), it is :func:`encode` after all."""
 
     def __init__(self, result: RunResult, docs: dict[str, RuleDoc] | None = None) -> None:
-        self._result, self._docs = result, docs
-        self._tables = _Tables(result)
-        self._spill: IO[bytes] | None = tempfile.TemporaryFile()
+        self._parts: list[bytes | IO[bytes]] = []
+        self._files: list[IO[bytes]] = []
         self._text: Markup | None = None
-        findings = sorted(result.findings, key=finding_order)
-        row = self._tables.row
         try:
-            for start in range(0, len(findings), _ROWS_AT_ONCE):
-                chunk = b",".join(orjson.dumps(row(f), default=jsonio.json_default,
-                                               option=_OPTIONS)
-                                  for f in findings[start:start + _ROWS_AT_ONCE])
-                self._spill.write((b"," if start else b"") + _escape_utf8(chunk))
-            self.options = self._tables.options()
+            self._stream(result, docs)
         except (orjson.JSONEncodeError, TypeError):
             self._close()
+            self._parts = []
             self._text, self.options = encode(result, docs)
 
+    def _stream(self, result: RunResult, docs: dict[str, RuleDoc] | None) -> None:
+        strings, values = _Spilled(), _Spilled()
+        rows: IO[bytes] = tempfile.TemporaryFile()
+        self._files += [strings.file, values.file, rows]
+        tables = _Tables(result, strings, values)
+        findings = sorted(result.findings, key=finding_order)
+        row = tables.row
+        for start in range(0, len(findings), _ROWS_AT_ONCE):
+            chunk = b",".join(orjson.dumps(row(f), default=jsonio.json_default,
+                                           option=_OPTIONS)
+                              for f in findings[start:start + _ROWS_AT_ONCE])
+            rows.write((b"," if start else b"") + _escape_utf8(chunk))
+        strings.flush()
+        values.flush()
+        self.options = tables.options()
+        # The layout of encode(): tables.head(), "s" and "ev" from their files, then "f".
+        parts: list[bytes | IO[bytes]] = []
+        spilled: dict[str, IO[bytes]] = {"s": strings.file, "ev": values.file}
+        for i, (key, value) in enumerate(tables.head(result, docs).items()):
+            prefix = (b"," if i else b"{") + _json(key) + b":"
+            if key in spilled:
+                parts += [prefix + b"[", spilled[key], b"]"]
+            else:
+                parts.append(prefix + _json(value))
+        parts += [b',"f":[', rows, b"]}"]
+        self._parts = parts
+
     def _close(self) -> None:
-        if self._spill is not None:
-            self._spill.close()
-        self._spill = None
+        for file in self._files:
+            file.close()
+        self._files = []
 
     def write(self, handle: IO[bytes]) -> None:
-        """Write the escaped JSON (and drop the temporary file)."""
+        """Write the escaped JSON (and drop the temporary files)."""
         try:
-            if self._text is None and self._spill is not None:
-                try:
-                    head = orjson.dumps(self._tables.head(self._result, self._docs),
-                                        default=jsonio.json_default, option=_OPTIONS)
-                except (orjson.JSONEncodeError, TypeError):
-                    self._text, _ = encode(self._result, self._docs)
-                else:
-                    handle.write(_escape_utf8(head[:-1]) + b',"f":[')
-                    self._spill.seek(0)
-                    shutil.copyfileobj(self._spill, handle, 1 << 20)
-                    handle.write(b"]}")
-                    return
-            if self._text is None:
+            if self._text is not None:
+                handle.write(self._text.encode("utf-8", "backslashreplace"))
+                return
+            if not self._parts:
                 raise RuntimeError("the page data was written already")
-            handle.write(self._text.encode("utf-8", "backslashreplace"))
+            for part in self._parts:
+                if isinstance(part, bytes):
+                    handle.write(part)
+                else:
+                    part.seek(0)
+                    shutil.copyfileobj(part, handle, 1 << 20)
+            self._parts = []
         finally:
             self._close()
