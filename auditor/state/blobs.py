@@ -25,11 +25,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from auditor.state.migrate import LOCK_CLASS_RECORD
 from auditor.state.rows import BadRow
 from auditor.state.schema import blob_refs, blobs
 
 LEVEL = 1
+LOCK_CLASS_RECORD = 0x50AB  # PostgreSQL advisory-lock class of writing a run (see migrate.py)
 _MASK = (1 << 8) - 1  # ~256 lines per chunk on average
 _MAX_LINES = 4096
 _IN_CHUNK = 500

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -57,3 +58,7 @@ def to_blobs(conn: Connection) -> None:
             continue
         manifest = codec.store_inventory(conn, run_id, inventory)
         conn.execute(sa.update(tenant_runs).where(where).values(inventory=manifest))
+
+
+CONVERSIONS: dict[int, Callable[[Connection], None]] = {3: to_blobs}
+"""Schema version -> what converts the stored values once its migration has run."""

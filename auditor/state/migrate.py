@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from auditor.clock import SYSTEM_CLOCK, Clock
 from auditor.state import schema
+from auditor.state.blobs import LOCK_CLASS_RECORD as LOCK_CLASS_RECORD
+from auditor.state.convert import CONVERSIONS
 from auditor.state.errors import StoreError
 
 log = logging.getLogger("auditor.state")
@@ -25,7 +27,8 @@ LOCK_CLASS_AUDIT = 0x50A7  # the whole store: exclusive for an audit, shared for
 LOCK_CLASS_MIGRATE = 0x50A8  # schema upgrades (transaction-level)
 LOCK_CLASS_AUDIT_SCOPE = 0x50A9  # one shard ("shard0of4"): exclusive
 LOCK_CLASS_OUTBOX = 0x50AA  # delivering the Slack outbox: exclusive
-LOCK_CLASS_RECORD = 0x50AB  # writing a run (transaction-level): one at a time, like SQLite
+# LOCK_CLASS_RECORD = 0x50AB: writing a run (transaction-level), one at a time like SQLite;
+# defined with the chunk store (blobs.py), whose writers take it too.
 
 
 def current_version(conn: Connection) -> int:
@@ -63,6 +66,9 @@ def migrate(engine: Engine, where: str, target: int = schema.SCHEMA_VERSION, *,
             for step in range(version, target):
                 log.info("state: upgrading %s to schema version %d", where, step + 1)
                 schema.MIGRATIONS[step](conn)
+                convert = CONVERSIONS.get(step + 1)
+                if convert is not None:  # the stored values in the form of the new version
+                    convert(conn)
             now: datetime = clock.now()
             if version == 0:
                 conn.execute(

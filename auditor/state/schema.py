@@ -1,8 +1,9 @@
 """The tables of the state store, and the versioned migrations that create and upgrade them.
 
 ``MIGRATIONS[i]`` upgrades a store from schema version ``i`` to ``i + 1`` (version 0 is an empty
-database). A migration adds tables, columns, indexes; version 3 also converts the stored run
-documents and inventory snapshots to manifests and shared chunks (:mod:`auditor.state.blobs`).
+database). A migration adds tables, columns, indexes; the stored values it changes the form of
+are converted after it (:data:`auditor.state.convert.CONVERSIONS`: version 3 stores the run
+documents and inventory snapshots as manifests and shared chunks, :mod:`auditor.state.blobs`).
 Each one runs inside the single upgrade transaction of :func:`auditor.state.migrate.migrate`.
 """
 
@@ -185,13 +186,5 @@ def _create(names: tuple[str, ...]) -> Callable[[Connection], None]:
     return migration
 
 
-def _to_blobs(conn: Connection) -> None:
-    """create blobs, blob_refs; store every run document and snapshot as manifest + chunks"""
-    _create(_V3)(conn)
-    from auditor.state.convert import to_blobs
-
-    to_blobs(conn)
-
-
-MIGRATIONS: list[Callable[[Connection], Any]] = [_create(_V1), _create(_V2), _to_blobs]
+MIGRATIONS: list[Callable[[Connection], Any]] = [_create(_V1), _create(_V2), _create(_V3)]
 SCHEMA_VERSION = len(MIGRATIONS)
